@@ -1,0 +1,141 @@
+"""SavedModel export: the exported module *is* the codec.
+
+A SavedModel written by :func:`export` holds a :class:`CodecModule` with three
+signatures, built from core TensorFlow ops only (it loads in a process that
+imports nothing but ``tensorflow``):
+
+- ``encode(image: uint8 [H, W, 3], iterations: int32 [])``
+  -> ``{"codes": int8 [iterations, ceil(H/16), ceil(W/16), bits]}`` (+-1);
+- ``decode(codes: int8 [T, h, w, bits], height: int32 [], width: int32 [])``
+  -> ``{"x_hat": uint8 [T, height, width, 3]}``, the reconstruction after
+  each iteration;
+- ``serving_default``: the same as ``encode``.
+
+The resolved :class:`CodecConfig` is written beside it as ``config.json``,
+with ``model.json`` giving the model identifier (name and a SHA-256 of the
+weights) that bitstreams record.
+
+Why a ``tf.Module`` holding the variables rather than the Keras model itself:
+Keras' own SavedModel hooks retrace every layer's ``call`` (which fails for
+layers such as ``tfc.GDN`` in TF 2.14); a plain module with the variables in
+a list saves exactly the signatures and nothing else.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["CodecModule", "export", "restore_weights", "weights_hash",
+           "write_atomic", "load_config"]
+
+
+def write_atomic(path, data):
+  """Writes bytes to ``path`` through a temporary file and a rename."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def weights_hash(variables):
+  """SHA-256 (hex) of the variables' values, in order: identifies a model."""
+  digest = hashlib.sha256()
+  for v in variables:
+    value = np.ascontiguousarray(v.numpy())
+    digest.update(str(value.dtype).encode() + str(value.shape).encode())
+    digest.update(value.tobytes())
+  return digest.hexdigest()
+
+
+class CodecModule(tf.Module):
+  """The exported codec: ``encode``, ``decode`` and their signatures."""
+
+  def __init__(self, model):
+    super().__init__(name=model.config.name)
+    # Untracked reference to the Keras model; its variables tracked in a list.
+    self.__dict__["_model"] = model
+    self.model_variables = list(model.variables)
+    bits = model.config.bits
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, 3], tf.uint8, name="image"),
+        tf.TensorSpec([], tf.int32, name="iterations")])
+    def encode(image, iterations):
+      return {"codes": model.encode(image[None], iterations)[:, 0]}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, None, bits], tf.int8, name="codes"),
+        tf.TensorSpec([], tf.int32, name="height"),
+        tf.TensorSpec([], tf.int32, name="width")])
+    def decode(codes, height, width):
+      return {"x_hat": model.decode(codes[:, None], height, width)[:, 0]}
+
+    self.encode = encode
+    self.decode = decode
+
+  @property
+  def signatures(self):
+    return {"encode": self.encode, "decode": self.decode,
+            "serving_default": self.encode}
+
+
+def export(model, directory, overwrite=False):
+  """Writes ``model`` as a SavedModel to ``directory`` (atomically).
+
+  Returns the model identifier dict written to ``model.json``.
+  """
+  directory = os.path.abspath(directory)
+  if os.path.exists(directory) and not overwrite:
+    raise FileExistsError(f"{directory} exists (pass overwrite=True)")
+  parent = os.path.dirname(directory)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
+  try:
+    module = CodecModule(model)
+    tf.saved_model.save(module, tmp, signatures=module.signatures)
+    identity = {"name": model.config.name,
+                "weights_sha256": weights_hash(module.model_variables)}
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+      f.write(model.config.to_json())
+    with open(os.path.join(tmp, "model.json"), "w") as f:
+      json.dump(identity, f, indent=2)
+    if os.path.exists(directory):
+      shutil.rmtree(directory)
+    os.replace(tmp, directory)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return identity
+
+
+def load_config(directory):
+  """The CodecConfig saved beside a SavedModel."""
+  from tfrnncomp import config as config_lib  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(directory, "config.json")) as f:
+    return config_lib.CodecConfig.from_json(f.read())
+
+
+def restore_weights(model, directory):
+  """Loads a SavedModel's weights into an in-memory model of the same config."""
+  loaded = tf.saved_model.load(directory)
+  source = loaded.model_variables
+  if len(source) != len(model.variables):
+    raise ValueError(f"{directory} has {len(source)} variables, the model "
+                     f"{len(model.variables)}: configs differ")
+  for target, value in zip(model.variables, source):
+    if target.shape != value.shape:
+      raise ValueError(f"{directory}: variable {target.name} has shape "
+                       f"{value.shape}, expected {target.shape}")
+    target.assign(value)
+  return model

@@ -1,0 +1,19 @@
+"""Keras layers of the recurrent codecs."""
+
+from tfrnncomp.layers.associative_lstm import AssociativeLSTMCell
+from tfrnncomp.layers.binarizer import Binarizer, binarize, stochastic_binarize
+from tfrnncomp.layers.conv_gru import ConvGRUCell, ResidualGRUCell
+from tfrnncomp.layers.conv_lstm import ConvLSTMCell
+from tfrnncomp.layers.conv_rnn_cell import ConvRNNCell
+
+CELLS = {
+    "lstm": ConvLSTMCell,
+    "gru": ConvGRUCell,
+    "residual_gru": ResidualGRUCell,
+    "associative_lstm": AssociativeLSTMCell,
+}
+
+__all__ = [
+    "AssociativeLSTMCell", "Binarizer", "CELLS", "ConvGRUCell", "ConvLSTMCell",
+    "ConvRNNCell", "ResidualGRUCell", "binarize", "stochastic_binarize",
+]
