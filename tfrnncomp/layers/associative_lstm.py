@@ -10,7 +10,10 @@ the element-wise complex product and ``bound(z) = z / max(1, |z|)``:
     c_t = f . c_{t-1} + r_in (*) (i . u)
     h_t = o . bound(r_out (*) c_t)
 
-One copy of the holographic memory is kept (N_copies = 1).
+One copy of the holographic memory is kept (N_copies = 1). The keys start as
+the identity rotation (bias 1 + 0i): with zero keys the output would be cubic
+in the input at initialization, and the signal vanishes through a stack of
+cells. The forget gate bias starts at 1, as in the LSTM.
 """
 
 import tensorflow as tf
@@ -50,6 +53,13 @@ class AssociativeLSTMCell(ConvRNNCell):
     if int(filters) % 2:
       raise ValueError(f"AssociativeLSTMCell needs even filters, got {filters}")
     super().__init__(filters, *args, **kwargs)
+
+  def input_bias_initializer(self, shape, dtype=None):
+    n = self.filters // 2
+    ones, zeros = tf.ones([n], dtype), tf.zeros([n], dtype)
+    #       f     i      o      r_in re/im    r_out re/im   u re/im
+    return tf.concat([ones, zeros, zeros, ones, zeros, ones, zeros, zeros,
+                      zeros], 0)
 
   def step(self, input_gates, states):
     h, c = states

@@ -21,10 +21,19 @@ def binarize(x):
 
 
 def stochastic_binarize(x, seed=None):
-  """+1 with probability (1 + x) / 2, else -1; straight-through gradient."""
+  """+1 with probability (1 + x) / 2, else -1; straight-through gradient.
+
+  The codes are exactly +-1 (a custom gradient, rather than
+  ``x + stop_gradient(b - x)``, which rounds to values such as -0.99999994).
+  """
   u = tf.random.uniform(tf.shape(x), dtype=x.dtype, seed=seed)
-  b = tf.where(u < (1. + x) / 2., tf.ones_like(x), -tf.ones_like(x))
-  return x + tf.stop_gradient(b - x)
+
+  @tf.custom_gradient
+  def straight_through(x):
+    b = tf.where(u < (1. + x) / 2., tf.ones_like(x), -tf.ones_like(x))
+    return b, lambda grad: grad
+
+  return straight_through(x)
 
 
 @tf.keras.utils.register_keras_serializable(package="tfrnncomp")

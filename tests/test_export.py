@@ -1,0 +1,98 @@
+"""Tests of the SavedModel export."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrnncomp import config
+from tfrnncomp import export
+from tfrnncomp import models
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+  tf.random.set_seed(1)
+  model = models.build_model(config.get_preset("tiny"))
+  directory = str(tmp_path_factory.mktemp("export") / "tiny")
+  identity = export.export(model, directory)
+  return model, directory, identity
+
+
+def test_export_writes_config_and_model_id(exported):
+  model, directory, identity = exported
+  assert export.load_config(directory) == model.config
+  with open(os.path.join(directory, "model.json")) as f:
+    assert json.load(f) == identity
+  assert identity["weights_sha256"] == export.weights_hash(model.variables)
+  assert not [f for f in os.listdir(os.path.dirname(directory))
+              if f.startswith(".tmp")]
+
+
+def test_export_refuses_to_overwrite(exported):
+  model, directory, _ = exported
+  with pytest.raises(FileExistsError):
+    export.export(model, directory)
+
+
+def test_reload_in_a_tensorflow_only_process_is_bit_identical(exported, tmp_path):
+  """The SavedModel needs nothing but core TensorFlow, and is bit-exact."""
+  model, directory, _ = exported
+  rng = np.random.default_rng(5)
+  image = rng.integers(0, 256, [37, 50, 3]).astype(np.uint8)
+  inputs = tmp_path / "image.npy"
+  outputs = tmp_path / "out.npz"
+  np.save(inputs, image)
+  script = textwrap.dedent(f"""
+      import sys
+      import numpy as np
+      import tensorflow as tf
+      loaded = tf.saved_model.load({directory!r})
+      image = tf.constant(np.load({str(inputs)!r}))
+      enc = loaded.signatures["encode"]
+      codes = enc(image=image, iterations=tf.constant(3))["codes"]
+      dec = loaded.signatures["decode"]
+      x_hat = dec(codes=codes, height=tf.constant(37),
+                  width=tf.constant(50))["x_hat"]
+      default = loaded.signatures["serving_default"](
+          image=image, iterations=tf.constant(3))["codes"]
+      assert not [m for m in sys.modules
+                  if m.startswith(("tfrnncomp", "tensorflow_compression"))]
+      np.savez({str(outputs)!r}, codes=codes.numpy(), x_hat=x_hat.numpy(),
+               default=default.numpy())
+      """)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  subprocess.run([sys.executable, "-c", script], check=True, env=env,
+                 cwd=str(tmp_path))
+  result = np.load(outputs)
+  codes = model.encode(tf.constant(image)[None], 3)[:, 0]
+  x_hat = model.decode(codes[:, None], 37, 50)[:, 0]
+  assert result["codes"].shape == (3, 3, 4, 8)
+  np.testing.assert_array_equal(result["codes"], codes.numpy())
+  np.testing.assert_array_equal(result["default"], codes.numpy())
+  np.testing.assert_array_equal(result["x_hat"], x_hat.numpy())
+
+
+def test_restore_weights_round_trip(exported):
+  model, directory, _ = exported
+  fresh = models.build_model(model.config)
+  assert export.weights_hash(fresh.variables) != export.weights_hash(
+      model.variables)
+  export.restore_weights(fresh, directory)
+  assert export.weights_hash(fresh.variables) == export.weights_hash(
+      model.variables)
+  other = models.build_model(config.resolve("tiny", {"bits": 16}))
+  with pytest.raises(ValueError, match="shape"):
+    export.restore_weights(other, directory)
+
+
+def test_write_atomic_leaves_no_temporary_file(tmp_path):
+  path = tmp_path / "f.bin"
+  export.write_atomic(str(path), b"abc")
+  assert path.read_bytes() == b"abc"
+  assert os.listdir(tmp_path) == ["f.bin"]

@@ -1,0 +1,129 @@
+"""Tests of the training loop and its data pipeline (tiny models, seconds)."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfrnncomp import config
+from tfrnncomp import data
+from tfrnncomp import training
+from tfrnncomp.models import toderici2017
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def _photo_crops(count, size, offset=0):
+  """Crops of real training photos (falls back to smooth synthetic images)."""
+  paths = sorted(glob.glob(os.path.join(SHARED, "train", "*", "*.png")))
+  crops = []
+  for path in paths[offset:offset + count]:
+    with Image.open(path) as image:
+      crops.append(np.asarray(image.convert("RGB"))[:size, :size])
+  rng = np.random.default_rng(offset)
+  while len(crops) < count:
+    yy, xx = np.mgrid[:size, :size] / size
+    base = np.stack([np.sin(6 * yy + rng.random() * 6), np.cos(4 * xx),
+                     np.sin(3 * (xx + yy))], -1)
+    crops.append(((base + 1) * 127.5).astype(np.uint8))
+  return crops
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("images")
+  for i, crop in enumerate(_photo_crops(6, 96)):
+    Image.fromarray(crop).save(folder / f"{i}.png")
+  (folder / "notes.txt").write_text("not an image")
+  return str(folder)
+
+
+@pytest.fixture(scope="module")
+def trained(image_dir, tmp_path_factory):
+  train_dir = str(tmp_path_factory.mktemp("run"))
+  lines = []
+  tf.random.set_seed(0)
+  tc = training.TrainConfig(steps=300, batch_size=8, patch_size=32,
+                            iterations=4, learning_rate=2e-3, warmup_steps=20,
+                            log_every=50)
+  model, _ = training.train(config.get_preset("tiny"), tc, image_dir,
+                            train_dir, log=lines.append)
+  return model, train_dir, lines, tc
+
+
+def _loss(line):
+  return float(line.split("loss ")[1].split()[0])
+
+
+def test_training_loss_falls(trained):
+  _, _, lines, _ = trained
+  progress = [line for line in lines if line.startswith("step")]
+  assert len(progress) == 6
+  assert _loss(progress[-1]) < 0.8 * _loss(progress[0])
+
+
+def test_reconstruction_error_falls_with_every_iteration(trained):
+  model, _, _, _ = trained
+  held_out = _photo_crops(1, 64, offset=40)[0]
+  images = model.decode(model.encode(held_out[None], 4), 64, 64)[:, 0]
+  errors = [np.abs(img.numpy().astype(float) - held_out).mean()
+            for img in images]
+  assert all(a > b for a, b in zip(errors, errors[1:])), errors
+
+
+def test_training_resumes_from_its_checkpoint(trained, image_dir):
+  model, train_dir, _, tc = trained
+  lines = []
+  resumed, _ = training.train(config.get_preset("tiny"),
+                              tc.__class__(**{**tc.__dict__, "steps": 305}),
+                              image_dir, train_dir, log=lines.append)
+  assert lines[0].startswith(f"resumed from") and "step 300" in lines[0]
+  assert "step 305" in lines[-1]
+  assert tf.train.latest_checkpoint(train_dir).endswith("-305")
+  with open(os.path.join(train_dir, "config.json")) as f:
+    assert config.CodecConfig.from_dict(json.load(f)) == model.config
+
+
+def test_resuming_with_another_config_is_an_error(trained, image_dir):
+  _, train_dir, _, tc = trained
+  with pytest.raises(ValueError, match="different model config"):
+    training.train(config.resolve("tiny", {"cell": "lstm"}), tc, image_dir,
+                   train_dir)
+
+
+def test_residual_l1_loss():
+  x = tf.zeros([2, 4, 4, 3])
+  x_hats = tf.stack([tf.fill([2, 4, 4, 3], 0.5), tf.fill([2, 4, 4, 3], -0.1)])
+  loss, per_iteration = training.residual_l1_loss(x, x_hats)
+  np.testing.assert_allclose(per_iteration.numpy(), [0.5, 0.1])
+  np.testing.assert_allclose(loss.numpy(), 0.3)
+
+
+def test_patch_sampler_shapes_and_high_entropy_selection(image_dir):
+  images = data.load_images(image_dir)
+  assert len(images) == 6  # The text file is ignored.
+  plain = data.PatchSampler(images, 16, candidates=1, seed=0).sample(64)
+  picky = data.PatchSampler(images, 16, candidates=8, seed=0).sample(64)
+  assert plain.shape == picky.shape == (64, 16, 16, 3)
+  assert plain.dtype == np.uint8
+  # Kept patches are the hardest to compress: more varied than random ones.
+  assert picky.std(axis=(1, 2)).mean() > plain.std(axis=(1, 2)).mean()
+
+
+def test_load_images_errors(tmp_path):
+  with pytest.raises(ValueError, match="no images"):
+    data.load_images(str(tmp_path))
+  Image.fromarray(np.zeros([8, 8, 3], np.uint8)).save(tmp_path / "small.png")
+  with pytest.raises(ValueError, match="at least 32"):
+    data.load_images(str(tmp_path))
+
+
+def test_normalization_round_trip():
+  image = tf.constant(np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1))
+  np.testing.assert_array_equal(
+      toderici2017.to_uint8(toderici2017.to_float(image)).numpy(),
+      image.numpy())
