@@ -80,6 +80,23 @@ def load_or_create_config(train_dir, config):
   return config
 
 
+def _value(variable):
+  """A scalar variable's value (also for MirroredVariables, where int() fails)."""
+  return int(variable.numpy())
+
+
+def _barrier(strategy):
+  """Waits until every worker gets here (a one-number all-reduce).
+
+  Without it the chief may exit, and take the cluster's coordination service
+  with it, while another worker is still writing its last checkpoint.
+  """
+  if strategy.num_replicas_in_sync > 1:
+    tf.function(lambda: strategy.reduce(
+        tf.distribute.ReduceOp.SUM,
+        strategy.run(lambda: tf.constant(1.)), None))()
+
+
 def _is_chief(strategy):
   resolver = getattr(strategy, "cluster_resolver", None)
   return resolver is None or not resolver.task_type or (
@@ -120,13 +137,13 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
   manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=3)
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).expect_partial()
-    log(f"resumed from {manager.latest_checkpoint} at step {int(step)}")
+    log(f"resumed from {manager.latest_checkpoint} at step {_value(step)}")
   elif init_from:
     export_lib.restore_weights(model, init_from)
     log(f"initialized weights from {init_from}")
 
   images = data_lib.load_images(data_dir, min_size=tc.patch_size)
-  seed = tc.seed + int(step) * 7919  # New patches after a resume.
+  seed = tc.seed + _value(step) * 7919  # New patches after a resume.
   if getattr(strategy, "cluster_resolver", None) is not None:
     seed += 104729 * (strategy.cluster_resolver.task_id or 0)
   replicas = strategy.num_replicas_in_sync
@@ -159,30 +176,32 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
   last_save = time.time()
   window_start, window_steps, window_loss = time.time(), 0, 0.
   per_iteration = None
-  while int(step) < tc.steps:
-    current = int(step)
+  while _value(step) < tc.steps:
+    current = _value(step)
     warmup = min(1., (current + 1) / max(1, tc.warmup_steps))
     optimizer.learning_rate.assign(tc.learning_rate * warmup)
     per_iteration = train_step(next(iterator)).numpy()
     step.assign_add(1)
     window_steps += 1
     window_loss += float(per_iteration.mean())
-    if int(step) % tc.log_every == 0 or int(step) == tc.steps:
+    if _value(step) % tc.log_every == 0 or _value(step) == tc.steps:
       elapsed = time.time() - window_start
-      log(f"step {int(step)}  {window_steps / elapsed:.2f} steps/s  "
+      log(f"step {_value(step)}  {window_steps / elapsed:.2f} steps/s  "
           f"loss {window_loss / window_steps:.5f}  "
           f"L1 first/last iteration {per_iteration[0]:.4f}/"
           f"{per_iteration[-1]:.4f}")
-      with writer.as_default(step=int(step)):
+      with writer.as_default(step=_value(step)):
         tf.summary.scalar("loss", window_loss / window_steps)
         tf.summary.scalar("learning_rate", optimizer.learning_rate)
         for t, value in enumerate(per_iteration):
           tf.summary.scalar(f"l1/iteration_{t + 1:02d}", value)
       window_start, window_steps, window_loss = time.time(), 0, 0.
     if time.time() - last_save > tc.checkpoint_every_secs:
-      manager.save(checkpoint_number=int(step))
+      manager.save(checkpoint_number=_value(step))
       last_save = time.time()
-  manager.save(checkpoint_number=int(step))
-  with open(os.path.join(train_dir, "train_config.json"), "w") as f:
-    json.dump(dataclasses.asdict(tc), f, indent=2)
+  manager.save(checkpoint_number=_value(step))
+  if chief:
+    export_lib.write_atomic(os.path.join(train_dir, "train_config.json"),
+                            json.dumps(dataclasses.asdict(tc), indent=2).encode())
+  _barrier(strategy)
   return model, per_iteration
