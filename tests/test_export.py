@@ -96,3 +96,36 @@ def test_write_atomic_leaves_no_temporary_file(tmp_path):
   export.write_atomic(str(path), b"abc")
   assert path.read_bytes() == b"abc"
   assert os.listdir(tmp_path) == ["f.bin"]
+  umask = os.umask(0)
+  os.umask(umask)
+  assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_saved_model_holds_only_core_tensorflow_ops(exported, tmp_path):
+  """Walks every function in the graph (loop bodies included) in a process
+  that has not imported tensorflow_compression: all ops must be registered."""
+  _, directory, _ = exported
+  script = textwrap.dedent(f"""
+      import sys
+      from tensorflow.core.protobuf import saved_model_pb2
+      from tensorflow.python.framework import op_def_registry
+      proto = saved_model_pb2.SavedModel()
+      with open({directory!r} + "/saved_model.pb", "rb") as f:
+        proto.ParseFromString(f.read())
+      graph = proto.meta_graphs[0].graph_def
+      ops = {{node.op for node in graph.node}}
+      functions = {{f.signature.name for f in graph.library.function}}
+      for function in graph.library.function:
+        ops |= {{node.op for node in function.node_def}}
+      ops -= functions  # Calls of library functions by name.
+      assert "tensorflow_compression" not in sys.modules
+      unknown = sorted(op for op in ops if op_def_registry.get(op) is None)
+      print(len(ops), len(functions), unknown)
+      sys.exit(1 if unknown or len(functions) < 2 else 0)
+      """)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  result = subprocess.run([sys.executable, "-c", script], env=env,
+                          capture_output=True, text=True, cwd=str(tmp_path))
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert "While" in open(os.path.join(directory, "saved_model.pb"), "rb").read(
+  ).decode("latin-1")

@@ -40,7 +40,7 @@ import numpy as np
 from tfrnncomp import errors
 
 __all__ = ["BLOCK", "MAX_ITERATIONS", "MAX_BITS", "MAX_PIXELS",
-           "MAX_CODE_BITS", "save_codes", "load_codes"]
+           "MAX_CODE_BITS", "check_shape", "save_codes", "load_codes"]
 
 BLOCK = 16
 """Pixels per code position along each axis."""
@@ -60,8 +60,13 @@ MAX_CODE_BITS = 2 ** 30
 _NPY_HEADER_SLACK = 4096  # Bytes an .npy header may add to the packed codes.
 
 
-def _check_shape(shape, error):
-  """Validates a code shape (T, 1, h, w, bits); raises ``error`` if invalid."""
+def check_shape(shape, error=errors.InputError):
+  """Validates a code shape (T, 1, h, w, bits) against the format's limits.
+
+  Raises:
+    ``error`` (a callable taking the message), if the shape is invalid.
+  """
+  shape = tuple(int(n) for n in shape)
   if len(shape) != 5:
     raise error(f"code shape must have 5 entries, got {len(shape)}")
   iterations, batch, h, w, bits = shape
@@ -115,7 +120,7 @@ def save_codes(path, codes, height, width, overwrite=False):
   if codes.ndim != 5:
     raise errors.InputError(f"codes must be [T, 1, h, w, bits] or "
                             f"[T, h, w, bits], got shape {codes.shape}")
-  _check_shape(codes.shape, errors.InputError)
+  check_shape(codes.shape, errors.InputError)
   if not np.all(np.abs(codes) == 1):
     raise errors.InputError("codes must be +1 or -1")
   height, width = int(height), int(width)
@@ -181,25 +186,30 @@ def load_codes(path):
   if not os.path.exists(path):
     raise errors.InputError(f"{path}: no such file")
   try:
-    archive = np.load(path, allow_pickle=False)
+    with open(path, "rb") as f:
+      magic = f.read(6)
   except OSError as e:
-    if isinstance(e, (FileNotFoundError, PermissionError)):
-      raise errors.InputError(f"{path}: {e.strerror}") from None
-    raise errors.FormatError(f"{path} is not an .npz code file: "
-                             f"{_one_line(e)}") from None
-  except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-    raise errors.FormatError(f"{path} is not an .npz code file: "
-                             f"{_one_line(e)}") from None
-  if not isinstance(archive, np.lib.npyio.NpzFile):
+    raise errors.InputError(f"{path}: {e.strerror}") from None
+  if magic.startswith(b"\x93NUMPY"):
     raise errors.FormatError(f"{path} is a single .npy array, not an .npz "
                              f"code file")
+  if not magic.startswith(b"PK"):
+    raise errors.FormatError(f"{path} is not an .npz code file (it is not a "
+                             f"zip archive)")
+  try:
+    archive = np.load(path, allow_pickle=False)
+  except PermissionError as e:
+    raise errors.InputError(f"{path}: {e.strerror}") from None
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    raise errors.FormatError(f"{path} is not an .npz code file: "
+                             f"{_one_line(e)}") from None
   with archive:
     missing = [k for k in ("shape", "codes") if k not in archive.files]
     if missing:
       raise errors.FormatError(f"{path} has no {' or '.join(missing)} array "
                                f"(keys: {', '.join(archive.files) or 'none'})")
     shape = _as_ints(_read_array(archive, "shape", path), 5, "shape", path)
-    _check_shape(shape, lambda m: errors.FormatError(f"{path}: {m}"))
+    check_shape(shape, lambda m: errors.FormatError(f"{path}: {m}"))
     iterations, _, h, w, bits = shape
     num_bits = iterations * h * w * bits
     num_bytes = -(-num_bits // 8)

@@ -41,6 +41,10 @@ def write_atomic(path, data):
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
+    # mkstemp makes 0600 files; give the output the usual umask-based mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -14,8 +14,9 @@ what bpp and PSNR are measured on) is well defined:
    clipped.
 3. Palette images (``P``) are expanded to RGB, or to RGBA first if the palette
    has a transparent entry (``transparency`` in ``info``).
-4. Alpha (``RGBA``, ``LA``, ``PA``, premultiplied ``RGBa``/``La``, and
-   transparent palettes) is composited over white:
+4. Alpha (``RGBA``, ``LA``, ``PA``, premultiplied ``RGBa``/``La``, transparent
+   palette entries, and the transparent color of color-keyed ``L``/``RGB``
+   images, i.e. a PNG ``tRNS`` chunk) is composited over white:
    ``round((c * a + 255 * (255 - a)) / 255)``.
 5. Every other mode (``CMYK``, ``YCbCr``, ``LAB``, ``HSV``, ``RGBX``) is
    converted by Pillow's ``convert("RGB")``. Embedded ICC profiles are not
@@ -76,6 +77,8 @@ def to_rgb(image):
   if mode == "P":
     mode = "PA" if "transparency" in image.info else "RGB"
     image = image.convert("RGBA" if mode == "PA" else "RGB")
+  elif mode in ("L", "RGB") and "transparency" in image.info:
+    mode = "RGBA"  # A color key (PNG tRNS): that color is transparent.
   if mode in _ALPHA_MODES:
     return _composite_over_white(np.asarray(image.convert("RGBA")))
   if mode == "RGB":

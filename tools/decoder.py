@@ -1,0 +1,72 @@
+r"""Decodes a code file to PNGs, like the original release's decoder.py.
+
+  python tools/decoder.py --input_codes=codes.npz \
+      --output_directory=/tmp/decoded --iteration=-1
+
+The flags are those of tensorflow/models research/compression/image_encoder/
+decoder.py (plus --overwrite), and so is the output: image_00.png,
+image_01.png, ... in --output_directory, the reconstruction after each
+iteration. Code files of the original encoder are read too (see
+tfrnncomp/codes_io.py); they decode to the padded size (16 * H/16 x 16 * W/16)
+since they do not record the input size, files of tools/encoder.py to the input
+size.
+
+Nothing is written if any image_XX.png to be written exists, unless
+--overwrite. Errors print one line "decoder.py: error: ..." and exit non-zero;
+no partial output is left.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# 3, not 2: TF 2.14 logs cuDNN/cuFFT/cuBLAS "factory already registered" errors
+# at import even on CPU, which would bury the one-line error messages.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+
+from tfrnncomp import cli
+from tfrnncomp import codes_io
+
+DEFAULT_MODEL = os.path.join(ROOT, "savedmodels", "residual_gru")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_codes", None, "Code file (.npz) written by "
+                    "tools/encoder.py or the original encoder (required).")
+flags.DEFINE_integer("iteration", -1, "Last iteration to decode: k writes "
+                     "image_00.png ... image_kk.png (k+1 images, an error if "
+                     "the file holds fewer iterations); -1 decodes all the "
+                     "file holds.")
+flags.DEFINE_string("output_directory", None, "Directory for the PNGs "
+                    "(required); created if needed.")
+flags.DEFINE_string("model", DEFAULT_MODEL, "Codec SavedModel directory, as "
+                    "written by tfrnncomp.export. Its bits "
+                    "per block must match the code file's.")
+flags.DEFINE_boolean("overwrite", False, "Replace existing image_XX.png "
+                     "files in --output_directory.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  for name in ("input_codes", "output_directory"):
+    if not FLAGS[name].value:
+      raise app.UsageError(f"--{name} is required")
+  last = codes_io.MAX_ITERATIONS - 1
+  if not -1 <= FLAGS.iteration <= last:
+    raise app.UsageError(f"--iteration must be -1 (all) or between 0 and "
+                         f"{last}, got {FLAGS.iteration}")
+  iterations = None if FLAGS.iteration == -1 else FLAGS.iteration + 1
+  result = cli.decode_file(FLAGS.model, FLAGS.input_codes,
+                           FLAGS.output_directory, iterations,
+                           overwrite=FLAGS.overwrite)
+  print(result.describe())
+  return 0
+
+
+if __name__ == "__main__":
+  cli.run(main)
