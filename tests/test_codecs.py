@@ -115,11 +115,18 @@ def test_learned_codec_sweep_is_one_encode(tiny_model_dir):
   assert "weights sha256" in codec.description
 
 
-def test_learned_code_bytes_is_the_code_file():
-  codes = np.ones([2, 3, 4, 8], np.int8)
-  size = codecs.learned_code_bytes(codes, 40, 60)
-  # np.savez_compressed of 2 small arrays + the 24 packed bytes.
-  assert 24 < size < 2000
+def test_learned_codec_bytes_are_the_encoder_bitstream(tiny_model_dir):
+  from tfrnncomp import bitstream  # pylint: disable=g-import-not-at-top
+  codec = codecs.LearnedCodec(tiny_model_dir, [2])
+  image = _image(40, 56)
+  (point,) = codec.sweep(image)
+  data = codec.compress(image, 2)
+  assert len(data) == point.num_bytes
+  header, chunks = bitstream.read(data)
+  assert (header.codec_name, header.height, header.width) == ("tiny", 40, 56)
+  # No entropy model: 2 raw chunks of 3 x 4 blocks x 8 bits.
+  assert [len(c) for _, c in chunks] == [12, 12]
+  assert "raw bits" in codec.description
 
 
 def test_learned_codec_needs_a_saved_model(tmp_path):

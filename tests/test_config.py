@@ -1,6 +1,7 @@
 """Tests of tfrnncomp.config."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -10,7 +11,52 @@ from tfrnncomp import config
 @pytest.mark.parametrize("name", sorted(config.PRESETS))
 def test_presets_are_valid_and_round_trip_through_json(name):
   preset = config.get_preset(name)
-  assert config.CodecConfig.from_json(preset.to_json()) == preset
+  assert config.config_from_json(preset.to_json()) == preset
+  assert type(preset).from_json(preset.to_json()) == preset
+  assert json.loads(preset.to_json())["system"] == preset.system
+
+
+def test_systems_of_the_presets():
+  assert config.get_preset("residual_gru_half").system == "toderici2017"
+  assert config.get_preset("lstm").system == "toderici2017"
+  assert config.get_preset("islam2021").system == "islam2021"
+  islam = config.get_preset("islam2021")
+  assert (islam.cell, islam.reconstruction, islam.analysis) == (
+      "lstm", "additive", "gdn")
+  akbari = config.get_preset("akbari2020")
+  assert isinstance(akbari, config.VariableRateConfig)
+  assert akbari.system == "akbari2020"
+  assert akbari.code_channels == 8
+  assert {p.system for p in config.PRESETS.values()} == set(config.SYSTEMS)
+
+
+def test_config_json_without_a_system_is_a_recurrent_codec():
+  """config.json files written before the registry have no "system" key."""
+  d = config.get_preset("residual_gru_half").to_dict()
+  del d["system"]
+  assert config.config_from_dict(d) == config.get_preset("residual_gru_half")
+
+
+def test_a_config_json_naming_another_system_is_rejected():
+  d = config.get_preset("tiny").to_dict()
+  d["system"] = "islam2021"  # But analysis is "conv".
+  with pytest.raises(ValueError, match="system"):
+    config.config_from_dict(d)
+  with pytest.raises(ValueError, match="unknown system"):
+    config.config_from_dict({**d, "system": "jpeg"})
+  with pytest.raises(ValueError, match="unknown config keys"):
+    config.CodecConfig.from_dict(config.get_preset("akbari2020").to_dict())
+
+
+def test_overrides_must_exist_in_the_presets_kind():
+  with pytest.raises(ValueError, match="no setting"):
+    config.resolve("akbari2020", {"cell": "lstm"})
+  with pytest.raises(ValueError, match="no setting"):
+    config.resolve("tiny", {"code_channels": 4})
+  assert config.resolve("akbari2020", {"code_channels": 16}).code_channels == 16
+  for bad in ({"filters": 0}, {"code_channels": 0}, {"kernel_size": 10}):
+    with pytest.raises(ValueError):
+      config.resolve("akbari2020", bad)
 
 
 def test_configs_are_frozen():

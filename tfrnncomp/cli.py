@@ -10,19 +10,39 @@ programs over this module:
   usage errors, 1 for the others), never a traceback.
 - :func:`load_codec` loads a codec SavedModel written by
   :func:`tfrnncomp.export.export` (TensorFlow only; no other package needed)
-  as a :class:`SavedCodec`, or raises :class:`~tfrnncomp.errors.ModelError`.
+  as a :class:`SavedCodec`, or raises :class:`~tfrnncomp.errors.ModelError`;
+  its entropy model (``entropy/`` inside it, :mod:`tfrnncomp.entropy`) is
+  loaded, with tensorflow-compression, when a stream first needs it.
+- :func:`compress` (image -> bitstream bytes, :mod:`tfrnncomp.bitstream`) and
+  :func:`decompress` (bytes -> the reconstruction after each iteration).
 - :func:`encode_file` (image file -> code file) and :func:`decode_file` (code
   file -> ``image_00.png`` ... one PNG per iteration) are the two tools'
   operations. Both check their inputs and outputs before running the network
   and write atomically, so no partial output file is ever left behind.
+
+Code files come in two formats. The *bitstream* (:mod:`tfrnncomp.bitstream`)
+is written unless the output name ends in ``.npz``, when it is the original
+release's ``.npz`` (:mod:`tfrnncomp.codes_io`, unchanged). :func:`decode_file`
+tells them apart by their first bytes, never by the name.
+
+Entropy coding. In a bitstream each iteration's codes are range-coded with the
+codec's entropy model if it has one and that is smaller than the raw bits,
+else stored raw (packed bits, exactly bits / 256 bpp): a codec directory
+without ``entropy/`` still writes and reads bitstreams, only without the
+saving. An entropy model made for another codec (``entropy.json`` names the
+codec by name and weights hash) is a :class:`~tfrnncomp.errors.ModelError`.
+Decoding checks that the stream's codec system, name and weights hash, and
+its entropy model's hash, are the given model's, and names both if not.
 
 TensorFlow is imported only when a model is loaded, so ``--help`` and most
 usage errors answer at once.
 """
 
 import dataclasses
+import json
 import os
 import sys
+import tempfile
 from typing import List
 
 from absl import app
@@ -30,13 +50,22 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from tfrnncomp import bitstream
 from tfrnncomp import codes_io
 from tfrnncomp import errors
 from tfrnncomp import image_io
 
-__all__ = ["run", "error_message", "SavedCodec", "load_codec",
-           "EncodeResult", "encode_file", "DecodeResult", "decode_file",
-           "decoded_image_path"]
+__all__ = ["run", "error_message", "DEFAULT_SYSTEM", "MAX_ITERATIONS",
+           "SavedCodec", "load_codec", "stream_chunks", "write_stream",
+           "compress", "stream_codes", "Decompressed", "decompress",
+           "code_file_format", "EncodeResult", "encode_file", "DecodeResult",
+           "decode_file", "decoded_image_path"]
+
+DEFAULT_SYSTEM = "toderici2017"
+"""The system of a codec whose model.json and config.json name none."""
+
+MAX_ITERATIONS = 16
+"""Most iterations :func:`encode_file` tries for a target bpp."""
 
 
 # --- Running a tool. --------------------------------------------------------
@@ -91,6 +120,20 @@ def run(main):
 # --- The codec. -------------------------------------------------------------
 
 
+def _read_json(path):
+  try:
+    with open(path) as f:
+      value = json.load(f)
+  except FileNotFoundError:
+    return {}
+  except (OSError, ValueError) as e:
+    raise errors.ModelError(f"cannot read {path}: {error_message(e)}"
+                            ) from None
+  if not isinstance(value, dict):
+    raise errors.ModelError(f"{path} does not hold a JSON object")
+  return value
+
+
 class SavedCodec:
   """A codec SavedModel (see :mod:`tfrnncomp.export`) with NumPy in and out.
 
@@ -98,6 +141,10 @@ class SavedCodec:
     directory: the SavedModel directory.
     bits: code bits per 16x16 block and iteration, read from the ``decode``
       signature.
+    name, weights_sha256: the model identifier (``model.json``; the hash is
+      computed from the variables if the file is missing).
+    system: the codec system ("toderici2017" unless ``model.json`` or
+      ``config.json`` has a "system" entry).
   """
 
   def __init__(self, loaded, directory):
@@ -107,6 +154,56 @@ class SavedCodec:
     self._decode = loaded.signatures["decode"]
     _, specs = self._decode.structured_input_signature
     self.bits = int(specs["codes"].shape[-1])
+    identity = _read_json(os.path.join(directory, "model.json"))
+    config = _read_json(os.path.join(directory, "config.json"))
+    self.name = str(identity.get("name") or config.get("name") or
+                    os.path.basename(os.path.normpath(directory)))
+    self.weights_sha256 = identity.get("weights_sha256")
+    if not self.weights_sha256:
+      from tfrnncomp import export  # pylint: disable=g-import-not-at-top
+      self.weights_sha256 = export.weights_hash(
+          getattr(loaded, "model_variables", loaded.variables))
+    self.system = str(identity.get("system") or config.get("system") or
+                      DEFAULT_SYSTEM)
+    self._entropy = None
+    self._entropy_loaded = False
+
+  @property
+  def identity(self):
+    return {"name": self.name, "weights_sha256": self.weights_sha256}
+
+  def describe_identity(self):
+    return f"{self.system} {self.name} (weights {self.weights_sha256[:12]})"
+
+  @property
+  def entropy(self):
+    """The entropy model in ``directory/entropy`` (loaded once), or None.
+
+    Raises:
+      ModelError: if it exists but cannot be loaded, codes another number of
+        bits, or was made for another codec.
+    """
+    if not self._entropy_loaded:
+      from tfrnncomp.entropy import saved_model  # pylint: disable=g-import-not-at-top
+      path = saved_model.entropy_directory(self.directory)
+      entropy = None
+      if os.path.isdir(path):
+        info = saved_model.read_info(path)  # Checked before loading.
+        made_for = info["codec"]
+        if (made_for.get("name"), made_for.get("weights_sha256")) != (
+            self.name, self.weights_sha256):
+          raise errors.ModelError(
+              f"entropy model {path} was made for codec {made_for.get('name')}"
+              f" (weights {str(made_for.get('weights_sha256'))[:12]}), not "
+              f"{self.name} (weights {self.weights_sha256[:12]}): retrain it "
+              f"with tools/train_entropy.py or remove it")
+        bits = int(info["config"]["bits"])
+        if bits != self.bits:
+          raise errors.ModelError(f"entropy model {path} codes {bits} bits per "
+                                  f"position, the codec {self.bits}")
+        entropy = saved_model.load(path, info)
+      self._entropy, self._entropy_loaded = entropy, True
+    return self._entropy
 
   def _call(self, function, what, **inputs):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -172,7 +269,123 @@ def _as_codec(model):
   return model if isinstance(model, SavedCodec) else load_codec(model)
 
 
+# --- Bitstreams. ------------------------------------------------------------
+
+
+def stream_chunks(codec, codes, always_range_code=False):
+  """The chunks of codes [T, h, w, K]: list of (coding, bytes), one each.
+
+  Each iteration is range-coded with the codec's entropy model when it has
+  one and the result is smaller than the raw bits (or ``always_range_code``),
+  else stored raw.
+  """
+  codes = np.asarray(codes, np.int8)
+  raw = [bitstream.pack_raw(c) for c in codes]
+  entropy = codec.entropy
+  if entropy is None:
+    return [(bitstream.RAW, r) for r in raw]
+  coded = entropy.compress(codes)
+  return [(bitstream.RANGE_CODED, c)
+          if len(c) < len(r) or always_range_code else (bitstream.RAW, r)
+          for c, r in zip(coded, raw)]
+
+
+def write_stream(codec, chunks, height, width):
+  """The bitstream of ``chunks`` (of :func:`stream_chunks`) of an image."""
+  entropy = codec.entropy if any(c == bitstream.RANGE_CODED
+                                 for c, _ in chunks) else None
+  return bitstream.write(
+      codec.system, codec.name, codec.weights_sha256, height, width,
+      codec.bits, chunks, entropy_name=entropy.name if entropy else "",
+      entropy_sha256=entropy.weights_sha256 if entropy else "")
+
+
+def compress(codec, image, iterations):
+  """uint8 image [H, W, 3] -> the bitstream of ``iterations`` iterations."""
+  codes = codec.encode(image, iterations)
+  return write_stream(codec, stream_chunks(codec, codes), *image.shape[:2])
+
+
+def _check_stream_model(codec, header, name):
+  """Raises ModelError unless ``codec`` made the stream."""
+  made_by = (f"{header.system} {header.codec_name} (weights "
+             f"{header.codec_sha256[:12]})")
+  if (header.system, header.codec_name, header.codec_sha256) != (
+      codec.system, codec.name, codec.weights_sha256):
+    raise errors.ModelError(f"{name} was made by codec {made_by}, the model "
+                            f"{codec.directory} is {codec.describe_identity()}")
+  if header.bits != codec.bits:  # Only if a hash collides.
+    raise errors.ModelError(f"{name} has {header.bits} bits per block, the "
+                            f"model {codec.directory} decodes {codec.bits}")
+
+
+def _entropy_for(codec, header, name):
+  entropy = codec.entropy
+  wanted = f"{header.entropy_name} (weights {header.entropy_sha256[:12]})"
+  if entropy is None:
+    raise errors.ModelError(f"{name} is range-coded with entropy model "
+                            f"{wanted}; the model {codec.directory} has no "
+                            f"entropy model")
+  if (entropy.name, entropy.weights_sha256) != (header.entropy_name,
+                                                header.entropy_sha256):
+    raise errors.ModelError(f"{name} is range-coded with entropy model "
+                            f"{wanted}, the model {codec.directory} has "
+                            f"{entropy.name} (weights "
+                            f"{entropy.weights_sha256[:12]})")
+  return entropy
+
+
+def stream_codes(codec, header, chunks, name="stream"):
+  """The codes [n, h, w, K] of a stream's chunks (of :func:`bitstream.read`)."""
+  _check_stream_model(codec, header, name)
+  rows, columns, bits = header.rows, header.columns, header.bits
+  codes = np.zeros([0, rows, columns, bits], np.int8)
+  t = 0
+  while t < len(chunks):
+    coding = chunks[t][0]
+    run = t
+    while run < len(chunks) and chunks[run][0] == coding:
+      run += 1
+    if coding == bitstream.RAW:
+      try:
+        decoded = np.stack([bitstream.unpack_raw(c, rows, columns, bits)
+                            for _, c in chunks[t:run]])
+      except errors.FormatError as e:
+        raise errors.FormatError(f"{name}: {e}") from None
+    else:
+      try:
+        decoded = _entropy_for(codec, header, name).decompress(
+            [c for _, c in chunks[t:run]], rows, columns, context=codes)
+      except errors.FormatError as e:
+        raise errors.FormatError(f"{name}: {e}") from None
+    codes = np.concatenate([codes, decoded])
+    t = run
+  return codes
+
+
+@dataclasses.dataclass(frozen=True)
+class Decompressed:
+  """A decoded stream: its header, codes and reconstructions."""
+
+  header: bitstream.Header
+  codes: np.ndarray  # int8 [n, h, w, K].
+  x_hat: np.ndarray  # uint8 [n, H, W, 3], after each iteration.
+
+
+def decompress(codec, data, iterations=None, name="stream"):
+  """Bitstream bytes -> :class:`Decompressed` (``iterations`` or all held)."""
+  header, chunks = bitstream.read(data, iterations, name=name)
+  codes = stream_codes(codec, header, chunks, name)
+  return Decompressed(header, codes,
+                      codec.decode(codes, header.height, header.width))
+
+
 # --- The tools' operations. -------------------------------------------------
+
+
+def code_file_format(path):
+  """"npz" if ``path`` names an .npz file, else "bitstream" (for writing)."""
+  return "npz" if os.fspath(path).lower().endswith(".npz") else "bitstream"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +398,9 @@ class EncodeResult:
   height: int
   width: int
   file_bytes: int
+  format: str = "npz"  # "npz" or "bitstream".
+  range_coded: int = 0  # Iterations range-coded (bitstream only).
+  entropy_model: str = ""  # The codec's entropy model (bitstream only).
 
   @property
   def nominal_bpp(self):
@@ -198,10 +414,18 @@ class EncodeResult:
 
   def describe(self):
     plural = "s" if self.iterations > 1 else ""
+    if self.format == "npz":
+      how = ".npz"
+    elif not self.entropy_model:
+      how = "bitstream, raw bits: the model has no entropy model"
+    else:
+      how = (f"bitstream, {self.range_coded} of {self.iterations} "
+             f"iteration{plural} range-coded with {self.entropy_model}")
     return (f"{self.output_codes}: {self.iterations} iteration{plural}, "
             f"{self.width}x{self.height} pixels, {self.nominal_bpp:.4f} bpp "
             f"nominal ({self.bits} bits per 16x16 block and iteration), "
-            f"{self.file_bpp:.4f} bpp in the file ({self.file_bytes} bytes)")
+            f"{self.file_bpp:.4f} bpp in the file ({self.file_bytes} bytes; "
+            f"{how})")
 
 
 def _check_output_file(path, overwrite):
@@ -218,16 +442,30 @@ def _check_output_file(path, overwrite):
                             f"writable")
 
 
-def encode_file(model, input_image, output_codes, iterations, overwrite=False):
-  """Encodes an image file to a code file (see :mod:`tfrnncomp.codes_io`).
+def _npz_bytes(codes, height, width):
+  with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "codes.npz")
+    codes_io.save_codes(path, codes, height, width)
+    with open(path, "rb") as f:
+      return f.read()
+
+
+def encode_file(model, input_image, output_codes, iterations=None,
+                overwrite=False, bpp=None):
+  """Encodes an image file to a code file.
 
   Args:
     model: a :class:`SavedCodec`, or the directory of one (loaded after the
       checks on the input and output, which are cheap).
     input_image: any image :func:`tfrnncomp.image_io.read_image` reads.
-    output_codes: the ``.npz`` file to write.
-    iterations: number of iterations to code (>= 1).
+    output_codes: the file to write: the original ``.npz`` format if the name
+      ends in ``.npz`` (:mod:`tfrnncomp.codes_io`), else a bitstream
+      (:mod:`tfrnncomp.bitstream`).
+    iterations: number of iterations to code (>= 1); or None with ``bpp``.
     overwrite: replace an existing ``output_codes``.
+    bpp: instead of ``iterations``, a target: the most iterations (up to
+      :data:`MAX_ITERATIONS`) whose file has at most ``bpp`` bits per pixel
+      of the input image.
 
   Returns:
     An :class:`EncodeResult`.
@@ -236,23 +474,53 @@ def encode_file(model, input_image, output_codes, iterations, overwrite=False):
     InputError, ModelError: see :func:`~tfrnncomp.image_io.read_image` and
       :func:`load_codec`; nothing is written then.
   """
-  iterations = int(iterations)
-  if iterations < 1:
-    raise errors.InputError(f"iterations must be >= 1, got {iterations}")
+  if (iterations is None) == (bpp is None):
+    raise errors.InputError("give either iterations or a target bpp")
+  if iterations is not None:
+    iterations = int(iterations)
+    if iterations < 1:
+      raise errors.InputError(f"iterations must be >= 1, got {iterations}")
+  elif not bpp > 0:
+    raise errors.InputError(f"the target bpp must be positive, got {bpp}")
   _check_output_file(output_codes, overwrite)
   image = image_io.read_image(input_image)
   height, width = image.shape[:2]
   blocks = lambda n: -(-n // codes_io.BLOCK)
   codec = _as_codec(model)
   codes_io.check_shape(
-      (iterations, 1, blocks(height), blocks(width), codec.bits),
+      (iterations or MAX_ITERATIONS, 1, blocks(height), blocks(width),
+       codec.bits),
       lambda m: errors.InputError(f"{input_image}: cannot code it: {m}"))
-  codes = codec.encode(image, iterations)
-  file_bytes = codes_io.save_codes(output_codes, codes, height, width,
-                                   overwrite=overwrite)
-  return EncodeResult(output_codes=output_codes, iterations=iterations,
-                      bits=codec.bits, height=height, width=width,
-                      file_bytes=file_bytes)
+  codes = codec.encode(image, iterations or MAX_ITERATIONS)
+  fmt = code_file_format(output_codes)
+  if fmt == "npz":
+    files = {t: lambda t=t: _npz_bytes(codes[:t], height, width)
+             for t in range(1, len(codes) + 1)}
+    chunks = None
+  else:
+    chunks = stream_chunks(codec, codes)
+    files = {t: lambda t=t: write_stream(codec, chunks[:t], height, width)
+             for t in range(1, len(codes) + 1)}
+  if iterations is None:
+    sizes = {t: len(make()) for t, make in files.items()}
+    fitting = [t for t, size in sizes.items() if size * 8 <= bpp * height *
+               width]
+    if not fitting:
+      raise errors.InputError(
+          f"{input_image}: even 1 iteration takes "
+          f"{sizes[1] * 8 / (height * width):.4f} bpp, more than the target "
+          f"{bpp:g}")
+    iterations = max(fitting)
+  data = files[iterations]()
+  from tfrnncomp.export import write_atomic  # pylint: disable=g-import-not-at-top
+  write_atomic(output_codes, data)
+  range_coded = 0 if chunks is None else sum(
+      c == bitstream.RANGE_CODED for c, _ in chunks[:iterations])
+  return EncodeResult(
+      output_codes=output_codes, iterations=iterations, bits=codec.bits,
+      height=height, width=width, file_bytes=len(data), format=fmt,
+      range_coded=range_coded,
+      entropy_model=codec.entropy.name if chunks and codec.entropy else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,6 +571,30 @@ def _write_all(files, overwrite):
     raise
 
 
+def _read_code_file(path):
+  """A bitstream's bytes, or None for anything else (read as an .npz).
+
+  Raises:
+    InputError: if ``path`` is missing, a directory or unreadable.
+    FormatError: if it is neither a bitstream nor a zip archive.
+  """
+  if os.path.isdir(path):
+    raise errors.InputError(f"{path} is a directory, not a code file")
+  if not os.path.exists(path):
+    raise errors.InputError(f"{path}: no such file")
+  try:
+    with open(path, "rb") as f:
+      prefix = f.read(len(bitstream.MAGIC))
+      if bitstream.is_bitstream(prefix):
+        return prefix + f.read()
+  except OSError as e:
+    raise errors.InputError(f"{path}: {e.strerror}") from None
+  if not prefix.startswith((b"PK", b"\x93NUM")):  # Zip, or a lone .npy.
+    raise errors.FormatError(f"{path} is neither a tfrnncomp bitstream nor an "
+                             f".npz code file")
+  return None
+
+
 def decode_file(model, input_codes, output_directory, iterations=None,
                 overwrite=False):
   """Decodes a code file to ``image_00.png`` ... in ``output_directory``.
@@ -310,7 +602,9 @@ def decode_file(model, input_codes, output_directory, iterations=None,
   Args:
     model: a :class:`SavedCodec`, or the directory of one (loaded after the
       checks on the input and outputs, which are cheap).
-    input_codes: a code file (see :mod:`tfrnncomp.codes_io`).
+    input_codes: a code file: a bitstream (:mod:`tfrnncomp.bitstream`, also
+      one cut at an iteration boundary) or an ``.npz``
+      (:mod:`tfrnncomp.codes_io`), told apart by their first bytes.
     output_directory: created if needed.
     iterations: how many iterations to decode (one PNG each); None for all
       the file holds.
@@ -323,14 +617,19 @@ def decode_file(model, input_codes, output_directory, iterations=None,
   Raises:
     InputError, FormatError, ModelError: nothing is written then.
   """
-  codes, height, width = codes_io.load_codes(input_codes)
-  available = codes.shape[0]
-  if iterations is None:
-    iterations = available
-  iterations = int(iterations)
-  if not 1 <= iterations <= available:
-    raise errors.InputError(f"cannot decode {iterations} iterations: "
-                            f"{input_codes} holds {available}")
+  stream = _read_code_file(input_codes)
+  if stream is not None:
+    header, chunks = bitstream.read(stream, iterations, name=input_codes)
+    iterations = len(chunks)
+  else:
+    codes, height, width = codes_io.load_codes(input_codes)
+    available = codes.shape[0]
+    if iterations is None:
+      iterations = available
+    iterations = int(iterations)
+    if not 1 <= iterations <= available:
+      raise errors.InputError(f"cannot decode {iterations} iterations: "
+                              f"{input_codes} holds {available}")
   if os.path.exists(output_directory) and not os.path.isdir(output_directory):
     raise errors.InputError(f"{output_directory} exists and is not a "
                             f"directory")
@@ -342,11 +641,15 @@ def decode_file(model, input_codes, output_directory, iterations=None,
                                 f"it)")
 
   codec = _as_codec(model)
-  bits = codes.shape[-1]
-  if bits != codec.bits:
-    raise errors.ModelError(f"{input_codes} has {bits} bits per block, the "
-                            f"model {codec.directory} decodes {codec.bits}")
-  x_hat = codec.decode(codes[:iterations, 0], height, width)
+  if stream is not None:
+    codes = stream_codes(codec, header, chunks, input_codes)
+    x_hat = codec.decode(codes, header.height, header.width)
+  else:
+    bits = codes.shape[-1]
+    if bits != codec.bits:
+      raise errors.ModelError(f"{input_codes} has {bits} bits per block, the "
+                              f"model {codec.directory} decodes {codec.bits}")
+    x_hat = codec.decode(codes[:iterations, 0], height, width)
   files = {path: image_io.encode_png(image)
            for path, image in zip(paths, x_hat)}
   created_directory = not os.path.isdir(output_directory)

@@ -42,9 +42,9 @@ later.
 :func:`tfrnncomp.export.export`. Its quality is the number of iterations;
 its sweep encodes once at the largest count and decodes once, since the
 decoder returns the reconstruction after every iteration. Its bytes are
-those of the ``.npz`` code file of :mod:`tfrnncomp.codes_io` (bit-packed
-codes, DEFLATE, no learned entropy coding): see :func:`learned_code_bytes`,
-the one place to change when an entropy-coded bitstream exists.
+those of the bitstream (:mod:`tfrnncomp.bitstream`) that tools/encoder.py
+writes, entropy-coded with the model's entropy model when it has one, and
+its reconstructions are decoded from those bytes.
 """
 
 import dataclasses
@@ -62,8 +62,7 @@ from tfrnncomp import errors
 __all__ = ["CodecUnavailableError", "RatePoint", "Codec", "PillowCodec",
            "JpegCodec", "WebpCodec", "Jpeg2000Codec", "AvifCodec",
            "HevcCodec", "JpegXlCodec", "LearnedCodec", "STANDARD_CODECS",
-           "get_codec", "unavailable_reason", "hevc_chroma_format",
-           "learned_code_bytes"]
+           "get_codec", "unavailable_reason", "hevc_chroma_format"]
 
 
 class CodecUnavailableError(errors.TfrnncompError):
@@ -397,18 +396,6 @@ def get_codec(name, qualities=None):
   return STANDARD_CODECS[name](qualities)
 
 
-def learned_code_bytes(codes, height, width):
-  """Bytes a learned model writes for ``codes`` [T, h, w, bits] of an image.
-
-  Today: the size of the ``.npz`` code file of
-  :func:`tfrnncomp.codes_io.save_codes` (packed bits, DEFLATE-compressed).
-  """
-  from tfrnncomp import codes_io  # pylint: disable=g-import-not-at-top
-  with tempfile.TemporaryDirectory() as tmp:
-    return codes_io.save_codes(os.path.join(tmp, "codes.npz"), codes, height,
-                               width)
-
-
 class LearnedCodec(Codec):
   """A tfrnncomp SavedModel as a codec; the quality is the iteration count."""
 
@@ -449,53 +436,51 @@ class LearnedCodec(Codec):
   @property
   def description(self):
     weights = self.identity.get("weights_sha256", "?")[:16]
+    entropy = ("range-coded with its entropy model "
+               f"{self.model.entropy.name}" if self.model.entropy is not None
+               else "raw bits, no entropy model")
     return (f"tfrnncomp SavedModel {self.name} ({self.config.get('cell')}, "
             f"{self.bits} bits per 16x16 block and iteration, weights sha256 "
-            f"{weights}); quality = iterations; bytes = .npz code file "
-            f"(packed bits + DEFLATE, no learned entropy coding); one encode "
-            f"and one decode at the largest count give every point, their "
-            f"times apportioned t/T")
-
-  def _encode(self, image, iterations):
-    return self.model.encode(image, int(iterations))
-
-  def _decode(self, codes, height, width):
-    return self.model.decode(codes, height, width)
+            f"{weights}); quality = iterations; bytes = the bitstream "
+            f"tools/encoder.py writes ({entropy}), reconstructions decoded "
+            f"from those bytes; one encode and one decode at the largest "
+            f"count give every point (a stream cut after t chunks is the "
+            f"stream of t iterations), their times apportioned t/T")
 
   def compress(self, image, quality):
-    from tfrnncomp import codes_io  # pylint: disable=g-import-not-at-top
-    image = _check_image(image)
-    codes = self._encode(image, quality)
-    with tempfile.TemporaryDirectory() as tmp:
-      path = os.path.join(tmp, "codes.npz")
-      codes_io.save_codes(path, codes, image.shape[0], image.shape[1])
-      with open(path, "rb") as f:
-        return f.read()
+    from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
+    return cli.compress(self.model, _check_image(image), int(quality))
 
   def decompress(self, data):
-    from tfrnncomp import codes_io  # pylint: disable=g-import-not-at-top
-    with tempfile.TemporaryDirectory() as tmp:
-      path = os.path.join(tmp, "codes.npz")
-      with open(path, "wb") as f:
-        f.write(data)
-      codes, height, width = codes_io.load_codes(path)
-    codes = np.asarray(codes).reshape((codes.shape[0],) + codes.shape[-3:])
-    return self._decode(codes, height, width)[-1]
+    from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
+    return cli.decompress(self.model, data).x_hat[-1]
 
   def sweep(self, image, qualities=None):
-    """One encode at the largest iteration count and one decode."""
+    """One encode at the largest iteration count and one decode of its bytes.
+
+    The stream of t iterations is the first t chunks of that of T (the
+    entropy model of iteration t sees only iterations <= t), so each point's
+    bytes are exactly what ``tools/encoder.py --iteration t-1`` writes.
+    """
+    from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
     image = _check_image(image)
     qualities = [int(t) for t in (self.qualities if qualities is None
                                   else qualities)]
     iterations = max(qualities)
     height, width = image.shape[:2]
     start = time.perf_counter()
-    codes = self._encode(image, iterations)
+    codes = self.model.encode(image, iterations)
+    chunks = cli.stream_chunks(self.model, codes)
+    data = cli.write_stream(self.model, chunks, height, width)
     encoding_time = time.perf_counter() - start
     start = time.perf_counter()
-    x_hats = self._decode(codes, height, width)
+    decoded = cli.decompress(self.model, data)
     decoding_time = time.perf_counter() - start
+    if not np.array_equal(decoded.codes, codes):
+      raise errors.ModelError(f"{self.name}: its bitstream did not decode to "
+                              f"its codes")
     for t in qualities:
-      yield RatePoint(t, learned_code_bytes(codes[:t], height, width),
-                      x_hats[t - 1], encoding_time * t / iterations,
+      size = len(cli.write_stream(self.model, chunks[:t], height, width))
+      yield RatePoint(t, size, decoded.x_hat[t - 1],
+                      encoding_time * t / iterations,
                       decoding_time * t / iterations)

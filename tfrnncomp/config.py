@@ -1,24 +1,46 @@
 """Typed, frozen model configurations with named presets.
 
-A :class:`CodecConfig` fully describes a recurrent codec network; it is saved
-as JSON beside every checkpoint and SavedModel (``config.json``) so that a
-model can always be rebuilt exactly. Presets are named after the paper systems
-they reproduce (see :data:`PRESETS`); ``resolve`` applies overrides to a preset
-and validates the result.
+A config fully describes a codec network; it is saved as JSON beside every
+checkpoint and SavedModel (``config.json``) so that a model can always be
+rebuilt exactly. Two kinds, one per model family:
+
+- :class:`CodecConfig`: the iterative recurrent codecs, Toderici et al. 2017
+  (``analysis="conv"``) and Islam et al. 2021 (``analysis="gdn"``: GDN after
+  the encoder's input convolution and IGDN after the decoder's, see
+  :mod:`tfrnncomp.models.toderici2017`);
+- :class:`VariableRateConfig`: the one-shot variable-rate ResGDN codec of
+  Akbari et al. 2020 (:mod:`tfrnncomp.models.akbari2020`).
+
+Each config has a ``system`` (one of :data:`SYSTEMS`) that ``to_dict`` writes
+into the JSON; :func:`config_from_json` reads it back into the right class
+(files without it, written before there was more than one system, are
+CodecConfigs). Presets are named after the paper systems they reproduce (see
+:data:`PRESETS`); ``resolve`` applies overrides to a preset and validates the
+result.
 """
 
 import dataclasses
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 __all__ = [
+    "ANALYSES",
     "CELLS",
+    "MAX_BITS_PER_CHANNEL",
     "RECONSTRUCTIONS",
+    "SYSTEMS",
     "CodecConfig",
+    "VariableRateConfig",
+    "Config",
     "PRESETS",
+    "config_from_dict",
+    "config_from_json",
     "get_preset",
     "resolve",
 ]
+
+SYSTEMS = ("toderici2017", "islam2021", "akbari2020")
+"""The paper systems, as recorded in config.json (``"system"``)."""
 
 CELLS = ("lstm", "gru", "residual_gru", "associative_lstm")
 """Recurrent cell types of Toderici et al. 2017, Sec. 3."""
@@ -27,13 +49,18 @@ RECONSTRUCTIONS = ("one_shot", "additive", "residual_scaling")
 """Reconstruction frameworks of Toderici et al. 2017, Sec. 3.2 (gamma=0,
 gamma=1, and additive with residual scaling)."""
 
-ANALYSES = ("conv",)
-"""Analysis/synthesis blocks around the recurrent core (plain convolutions)."""
+ANALYSES = ("conv", "gdn")
+"""Analysis/synthesis blocks around the recurrent core: plain convolutions
+(Toderici et al. 2017) or convolutions followed by GDN / IGDN (Islam et al.
+2021)."""
+
+MAX_BITS_PER_CHANNEL = 8
+"""Largest B of the Akbari 2020 scalar quantizer (codes fit in a byte)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class CodecConfig:
-  """Architecture of a Toderici 2017 recurrent codec.
+  """Architecture of a Toderici 2017 (or Islam 2021) recurrent codec.
 
   The widths are those of Toderici et al. 2017, Fig. 1, multiplied by
   ``width`` (rounded to a multiple of 8, and of 2 for the associative LSTM's
@@ -82,31 +109,119 @@ class CodecConfig:
       if len(getattr(self, field)) != 4:
         raise ValueError(f"{field} needs 4 entries (D-RNN#1..4)")
 
+  @property
+  def system(self) -> str:
+    """``islam2021`` with GDN analysis/synthesis blocks, else ``toderici2017``."""
+    return "islam2021" if self.analysis == "gdn" else "toderici2017"
+
   def scaled(self, filters: int) -> int:
     """Applies the width multiplier to a paper layer width."""
     return max(8, int(round(filters * self.width / 8)) * 8)
 
   def to_dict(self) -> Dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(self).items()}
+    return _to_dict(self)
 
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
   @classmethod
   def from_dict(cls, d: Dict[str, Any]) -> "CodecConfig":
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-      raise ValueError(f"unknown config keys: {sorted(unknown)}")
-    return cls(**d)
+    return _from_dict(cls, d)
 
   @classmethod
   def from_json(cls, text: str) -> "CodecConfig":
     return cls.from_dict(json.loads(text))
 
 
-PRESETS: Dict[str, CodecConfig] = {
+@dataclasses.dataclass(frozen=True)
+class VariableRateConfig:
+  """Architecture of the Akbari et al. 2020 variable-rate ResGDN codec.
+
+  Encoder: 5 stages, 11 convolutions each followed by GDN (stage 1: one
+  ``outer_kernel_size`` stride-2 convolution; stages 2-4: a ``kernel_size``
+  stride-2 convolution and a ResGDN block of two; stage 5: a stride-1
+  convolution to ``code_channels``); downsampling by 16. The decoder mirrors
+  it with IGDN, ResIGDN and transposed convolutions. ``filters`` is the width
+  of every hidden stage. The code map is quantized at test time with any
+  B in [1, MAX_BITS_PER_CHANNEL] bits per channel.
+  """
+
+  name: str = "akbari2020"
+  filters: int = 128
+  code_channels: int = 8
+  kernel_size: int = 3
+  outer_kernel_size: int = 5
+
+  def __post_init__(self):
+    if not 1 <= self.filters <= 1024:
+      raise ValueError(f"filters must be in [1, 1024], got {self.filters}")
+    if not 1 <= self.code_channels <= 256:
+      raise ValueError(f"code_channels must be in [1, 256], got "
+                       f"{self.code_channels}")
+    for field in ("kernel_size", "outer_kernel_size"):
+      value = getattr(self, field)
+      if not 1 <= value <= 9:
+        raise ValueError(f"{field} must be in [1, 9], got {value}")
+
+  @property
+  def system(self) -> str:
+    return "akbari2020"
+
+  def to_dict(self) -> Dict[str, Any]:
+    return _to_dict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, d: Dict[str, Any]) -> "VariableRateConfig":
+    return _from_dict(cls, d)
+
+  @classmethod
+  def from_json(cls, text: str) -> "VariableRateConfig":
+    return cls.from_dict(json.loads(text))
+
+
+Config = Union[CodecConfig, VariableRateConfig]
+
+
+def _to_dict(config) -> Dict[str, Any]:
+  d = {k: list(v) if isinstance(v, tuple) else v
+       for k, v in dataclasses.asdict(config).items()}
+  d["system"] = config.system
+  return d
+
+
+def _from_dict(cls, d):
+  d = dict(d)
+  system = d.pop("system", None)
+  known = {f.name for f in dataclasses.fields(cls)}
+  unknown = set(d) - known
+  if unknown:
+    raise ValueError(f"unknown config keys: {sorted(unknown)}")
+  config = cls(**d)
+  if system is not None and system != config.system:
+    raise ValueError(f"config says system {system!r} but describes a "
+                     f"{config.system!r} model")
+  return config
+
+
+def config_from_dict(d: Dict[str, Any]) -> Config:
+  """The config of either kind that ``d`` (a ``to_dict`` result) describes."""
+  system = d.get("system", "toderici2017")
+  if system not in SYSTEMS:
+    raise ValueError(f"unknown system {system!r}; known: {SYSTEMS}")
+  if system == "akbari2020":
+    return VariableRateConfig.from_dict(d)
+  return CodecConfig.from_dict(d)
+
+
+def config_from_json(text: str) -> Config:
+  """Reads a ``config.json`` of any system."""
+  return config_from_dict(json.loads(text))
+
+
+PRESETS: Dict[str, Config] = {
     # The original release's model (residual GRU), at the paper's width.
     "residual_gru": CodecConfig(name="residual_gru", cell="residual_gru"),
     # The shipped default: half width (6.7M parameters, 27 MB), trainable on CPU.
@@ -119,10 +234,27 @@ PRESETS: Dict[str, CodecConfig] = {
     # A tiny network for tests: same topology, about 1/16 of the width.
     "tiny": CodecConfig(name="tiny", cell="residual_gru", width=0.0625,
                         bits=8, iterations=4),
+    # Islam et al. 2021: the LSTM network (additive reconstruction, as in the
+    # authors' code) with GDN after E-Conv and IGDN after D-Conv.
+    "islam2021": CodecConfig(name="islam2021", cell="lstm",
+                             reconstruction="additive", analysis="gdn"),
+    # The same at half width, trainable on CPU (compare with residual_gru_half
+    # and with resolve("lstm", {"reconstruction": "additive", "width": 0.5})).
+    "islam2021_half": CodecConfig(name="islam2021_half", cell="lstm",
+                                  reconstruction="additive", analysis="gdn",
+                                  width=0.5),
+    "islam2021_tiny": CodecConfig(name="islam2021_tiny", cell="lstm",
+                                  reconstruction="additive", analysis="gdn",
+                                  width=0.0625, bits=8, iterations=4),
+    # Akbari et al. 2020: C = 8 code channels, B = 1..8 bits per channel.
+    "akbari2020": VariableRateConfig(name="akbari2020"),
+    "akbari2020_tiny": VariableRateConfig(name="akbari2020_tiny", filters=8,
+                                          code_channels=4, kernel_size=3,
+                                          outer_kernel_size=3),
 }
 
 
-def get_preset(name: str) -> CodecConfig:
+def get_preset(name: str) -> Config:
   try:
     return PRESETS[name]
   except KeyError:
@@ -131,7 +263,13 @@ def get_preset(name: str) -> CodecConfig:
 
 
 def resolve(preset: str, overrides: Optional[Dict[str, Any]] = None
-            ) -> CodecConfig:
+            ) -> Config:
   """Returns the preset with ``overrides`` applied (and validated)."""
   base = get_preset(preset)
-  return dataclasses.replace(base, **(overrides or {}))
+  overrides = dict(overrides or {})
+  known = {f.name for f in dataclasses.fields(base)}
+  unknown = set(overrides) - known
+  if unknown:
+    raise ValueError(f"preset {preset!r} ({base.system}) has no setting "
+                     f"{sorted(unknown)}")
+  return dataclasses.replace(base, **overrides)

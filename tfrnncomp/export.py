@@ -1,8 +1,10 @@
 """SavedModel export: the exported module *is* the codec.
 
-A SavedModel written by :func:`export` holds a :class:`CodecModule` with three
-signatures, built from core TensorFlow ops only (it loads in a process that
-imports nothing but ``tensorflow``):
+A SavedModel written by :func:`export` holds the codec's signatures, built
+from core TensorFlow ops only (it loads in a process that imports nothing but
+``tensorflow``). The module depends on the system (``config.system``).
+
+Recurrent codecs (Toderici 2017, Islam 2021): a :class:`CodecModule` with
 
 - ``encode(image: uint8 [H, W, 3], iterations: int32 [])``
   -> ``{"codes": int8 [iterations, ceil(H/16), ceil(W/16), bits]}`` (+-1);
@@ -11,14 +13,27 @@ imports nothing but ``tensorflow``):
   each iteration;
 - ``serving_default``: the same as ``encode``.
 
-The resolved :class:`CodecConfig` is written beside it as ``config.json``,
-with ``model.json`` giving the model identifier (name and a SHA-256 of the
-weights) that bitstreams record.
+The variable-rate codec (Akbari 2020): a :class:`VariableRateModule` with
+
+- ``encode(image: uint8 [H, W, 3], bits_per_channel: int32 [])``
+  -> ``{"code_map": uint8 [ceil(H/16), ceil(W/16), C]`` (levels in
+  [0, 2^B - 1]), ``"minimum": float32 [C], "maximum": float32 [C]}`` (the
+  per-channel side information, float16-representable values);
+- ``decode(code_map: uint8 [h, w, C], minimum: float32 [C],
+  maximum: float32 [C], bits_per_channel: int32 [], height: int32 [],
+  width: int32 [])`` -> ``{"x_hat": uint8 [height, width, 3]}``;
+- ``serving_default``: the same as ``encode``.
+
+The resolved config is written beside it as ``config.json`` (with its
+``"system"``), with ``model.json`` giving the model identifier (name and a
+SHA-256 of the weights) that bitstreams record.
 
 Why a ``tf.Module`` holding the variables rather than the Keras model itself:
-Keras' own SavedModel hooks retrace every layer's ``call`` (which fails for
-layers such as ``tfc.GDN`` in TF 2.14); a plain module with the variables in
-a list saves exactly the signatures and nothing else.
+Keras' own SavedModel hooks retrace every layer's ``call`` and save Keras
+metadata; a plain module with the variables in a list saves exactly the
+signatures and nothing else. (``tfc.GDN`` itself cannot be traced in a
+``tf.function`` in TF 2.14 at all; the models use
+:class:`tfrnncomp.layers.GDN`, which can, see its docstring.)
 """
 
 import hashlib
@@ -30,8 +45,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["CodecModule", "export", "restore_weights", "weights_hash",
-           "write_atomic", "load_config"]
+__all__ = ["CodecModule", "VariableRateModule", "make_module", "export",
+           "restore_weights", "weights_hash", "write_atomic", "load_config"]
 
 
 def write_atomic(path, data):
@@ -94,6 +109,51 @@ class CodecModule(tf.Module):
             "serving_default": self.encode}
 
 
+class VariableRateModule(tf.Module):
+  """The exported Akbari 2020 codec: ``encode``, ``decode``, signatures."""
+
+  def __init__(self, model):
+    super().__init__(name=model.config.name)
+    self.__dict__["_model"] = model
+    self.model_variables = list(model.variables)
+    channels = model.config.code_channels
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, 3], tf.uint8, name="image"),
+        tf.TensorSpec([], tf.int32, name="bits_per_channel")])
+    def encode(image, bits_per_channel):
+      code_map, minimum, maximum = model.encode(image[None], bits_per_channel)
+      return {"code_map": code_map[0], "minimum": minimum[0],
+              "maximum": maximum[0]}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, channels], tf.uint8, name="code_map"),
+        tf.TensorSpec([channels], tf.float32, name="minimum"),
+        tf.TensorSpec([channels], tf.float32, name="maximum"),
+        tf.TensorSpec([], tf.int32, name="bits_per_channel"),
+        tf.TensorSpec([], tf.int32, name="height"),
+        tf.TensorSpec([], tf.int32, name="width")])
+    def decode(code_map, minimum, maximum, bits_per_channel, height, width):
+      x_hat = model.decode(code_map[None], minimum[None], maximum[None],
+                           bits_per_channel, height, width)
+      return {"x_hat": x_hat[0]}
+
+    self.encode = encode
+    self.decode = decode
+
+  @property
+  def signatures(self):
+    return {"encode": self.encode, "decode": self.decode,
+            "serving_default": self.encode}
+
+
+def make_module(model):
+  """The exportable tf.Module of ``model``'s system."""
+  if model.config.system == "akbari2020":
+    return VariableRateModule(model)
+  return CodecModule(model)
+
+
 def export(model, directory, overwrite=False):
   """Writes ``model`` as a SavedModel to ``directory`` (atomically).
 
@@ -106,7 +166,7 @@ def export(model, directory, overwrite=False):
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
   try:
-    module = CodecModule(model)
+    module = make_module(model)
     tf.saved_model.save(module, tmp, signatures=module.signatures)
     identity = {"name": model.config.name,
                 "weights_sha256": weights_hash(module.model_variables)}
@@ -124,10 +184,10 @@ def export(model, directory, overwrite=False):
 
 
 def load_config(directory):
-  """The CodecConfig saved beside a SavedModel."""
+  """The config (of any system) saved beside a SavedModel."""
   from tfrnncomp import config as config_lib  # pylint: disable=g-import-not-at-top
   with open(os.path.join(directory, "config.json")) as f:
-    return config_lib.CodecConfig.from_json(f.read())
+    return config_lib.config_from_json(f.read())
 
 
 def restore_weights(model, directory):

@@ -1,16 +1,35 @@
-"""Training loop of the recurrent codecs (Toderici et al. 2017, Sec. 3.3).
+"""Training loop of the codecs, with the objective of each paper system.
 
-Loss: the mean L1 norm of the residuals of all iterations,
+Recurrent codecs (Toderici et al. 2017, Sec. 3.3; Islam et al. 2021): the
+mean L1 norm of the residuals of all iterations,
 
     L = 1/T sum_t mean |x - x_hat_t|,
 
-minimized with Adam under a ``tf.distribute`` strategy, from random patches
-(:mod:`tfrnncomp.data`), with the stochastic binarizer. Checkpoints (model,
-optimizer, step) go to ``train_dir`` with the resolved config beside them, and
-training resumes from the latest one.
+with the stochastic binarizer.
+
+Variable-rate codec (Akbari et al. 2020, Sec. 2.3): the L2 and MS-SSIM
+losses summed over the training bit depths B (``TrainConfig.bits_per_channel``,
+three in the paper), with stochastic rounding in the quantizer,
+
+    L = sum_B [ w_mse mean (x - x_hat_B)^2 + w_ms (1 - MS-SSIM(x, x_hat_B)) ]
+
+on images in [0, 1]. MS-SSIM (:func:`ms_ssim`) is Wang et al. 2003 as
+``tf.image.ssim_multiscale`` computes it, with negative contrast-structure
+terms clamped to a small positive value instead of 0 (0^w has an infinite
+derivative, which turns the gradient into NaN). Five scales need patches of
+at least 11 * 2^4 = 176 pixels (256 by default); smaller patches use the
+first ``ms_ssim_scales(patch_size)`` scales, their weights renormalized to
+sum to 1. The default weights, ``w_mse = 20`` and ``w_ms = 1``, make the two
+terms about equal near 30 dB PSNR / 0.98 MS-SSIM (0.02 each).
+
+Both are minimized with Adam under a ``tf.distribute`` strategy, from random
+patches (:mod:`tfrnncomp.data`). Checkpoints (model, optimizer, step) go to
+``train_dir`` with the resolved config beside them, and training resumes from
+the latest one.
 """
 
 import dataclasses
+import math
 import json
 import os
 import time
@@ -24,8 +43,12 @@ from tfrnncomp import export as export_lib
 from tfrnncomp import models
 from tfrnncomp.models import toderici2017
 
-__all__ = ["TrainConfig", "residual_l1_loss", "make_strategy", "train",
-           "load_or_create_config"]
+__all__ = ["TrainConfig", "learning_rate", "residual_l1_loss", "ms_ssim", "ms_ssim_scales",
+           "variable_rate_loss", "make_strategy", "train",
+           "load_or_create_config", "MS_SSIM_WEIGHTS"]
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+"""Per-scale exponents of Wang et al. 2003 (finest scale first)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,17 +60,110 @@ class TrainConfig:
   iterations: int = 16
   learning_rate: float = 5e-4
   warmup_steps: int = 200
+  decay_steps: int = 0
   clip_norm: float = 1.0
   candidates: int = 1
   seed: int = 0
   log_every: int = 20
   checkpoint_every_secs: float = 600.
+  # Variable-rate codecs (Akbari 2020) only.
+  bits_per_channel: tuple = (2, 4, 8)
+  mse_weight: float = 20.
+  ms_ssim_weight: float = 1.
+
+  def __post_init__(self):
+    object.__setattr__(self, "bits_per_channel",
+                       tuple(int(b) for b in self.bits_per_channel))
+    for b in self.bits_per_channel:
+      if not 1 <= b <= config_lib.MAX_BITS_PER_CHANNEL:
+        raise ValueError(f"bits_per_channel values must be in [1, "
+                         f"{config_lib.MAX_BITS_PER_CHANNEL}], got {b}")
+    if not self.bits_per_channel:
+      raise ValueError("bits_per_channel needs at least one value")
 
 
 def residual_l1_loss(x, x_hats):
   """Mean |r_t| over iterations and pixels; also returns it per iteration."""
   per_iteration = tf.reduce_mean(tf.abs(x[None] - x_hats), axis=[1, 2, 3, 4])
   return tf.reduce_mean(per_iteration), per_iteration
+
+
+def ms_ssim_scales(size, filter_size=11, most=len(MS_SSIM_WEIGHTS)):
+  """Scales of MS-SSIM that fit in size x size images (at least 1)."""
+  scales = 1
+  while scales < most and size // 2 ** scales >= filter_size:
+    scales += 1
+  return scales
+
+
+def _gaussian_taps(size, sigma):
+  """1-D taps whose outer product is tf.image.ssim's Gaussian window."""
+  coords = np.arange(size, dtype=np.float64) - (size - 1) / 2.
+  g = np.exp(-coords ** 2 / (2. * sigma ** 2))
+  return (g / g.sum()).astype(np.float32)
+
+
+def ms_ssim(x, y, max_val=1., scales=5, filter_size=11, filter_sigma=1.5,
+            k1=0.01, k2=0.03, clamp=1e-6):
+  """Differentiable MS-SSIM of image batches [B, H, W, C] -> [B].
+
+  As ``tf.image.ssim_multiscale`` (per channel, then averaged over channels)
+  with the first ``scales`` weights of :data:`MS_SSIM_WEIGHTS`, renormalized
+  to sum to 1 when fewer than 5, and the contrast-structure / SSIM terms
+  clamped at ``clamp`` instead of 0. The Gaussian window is applied as two
+  1-D depthwise convolutions over the five moment maps stacked along the
+  channels (on CPU, ~5x faster to differentiate than one 11x11 depthwise
+  convolution, and ~10x faster than 1-channel conv2d).
+  """
+  weights = np.asarray(MS_SSIM_WEIGHTS[:scales], np.float64)
+  if scales < len(MS_SSIM_WEIGHTS):
+    weights /= weights.sum()
+  taps = _gaussian_taps(filter_size, filter_sigma)
+  moments_channels = 5 * x.shape[-1]
+  rows = tf.constant(np.tile(taps.reshape(filter_size, 1, 1, 1),
+                             [1, 1, moments_channels, 1]))
+  cols = tf.constant(np.tile(taps.reshape(1, filter_size, 1, 1),
+                             [1, 1, moments_channels, 1]))
+  blur = lambda z: tf.nn.depthwise_conv2d(
+      tf.nn.depthwise_conv2d(z, rows, [1, 1, 1, 1], "VALID"), cols,
+      [1, 1, 1, 1], "VALID")
+  c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+  terms = []
+  for scale in range(scales):
+    if scale:
+      pad = [[0, 0], [0, x.shape[1] % 2], [0, x.shape[2] % 2], [0, 0]]
+      x = tf.nn.avg_pool2d(tf.pad(x, pad, "SYMMETRIC"), 2, 2, "VALID")
+      y = tf.nn.avg_pool2d(tf.pad(y, pad, "SYMMETRIC"), 2, 2, "VALID")
+    filtered = tf.split(blur(tf.concat([x, y, x * x, y * y, x * y], -1)), 5,
+                        axis=-1)
+    mean_x, mean_y, e_xx, e_yy, e_xy = filtered
+    num0 = 2. * mean_x * mean_y
+    den0 = tf.square(mean_x) + tf.square(mean_y)
+    luminance = (num0 + c1) / (den0 + c1)
+    cs = (2. * e_xy - num0 + c2) / (e_xx + e_yy - den0 + c2)
+    value = cs if scale < scales - 1 else luminance * cs
+    terms.append(tf.maximum(tf.reduce_mean(value, axis=[1, 2]), clamp))
+  per_channel = tf.reduce_prod(
+      tf.pow(tf.stack(terms, -1), tf.constant(weights, tf.float32)), -1)
+  return tf.reduce_mean(per_channel, -1)
+
+
+def variable_rate_loss(x, x_hats, mse_weight=20., ms_ssim_weight=1.,
+                       scales=5):
+  """Akbari 2020 objective for x [B, H, W, 3] and x_hats [nB, B, H, W, 3].
+
+  Images in [-0.5, 0.5]; MSE and MS-SSIM are computed on [0, 1]. Returns the
+  loss summed over bit depths and, per bit depth, [nB, 2] (MSE, MS-SSIM).
+  """
+  depths = tf.shape(x_hats)[0]
+  mse = tf.reduce_mean(tf.square(x[None] - x_hats), axis=[1, 2, 3, 4])
+  # One MS-SSIM call for all bit depths (stacked along the batch).
+  flat = tf.reshape(x_hats, tf.concat([[-1], tf.shape(x_hats)[2:]], 0))
+  similarity = ms_ssim(tf.tile(x, [depths, 1, 1, 1]) + .5, flat + .5,
+                       scales=scales)
+  similarity = tf.reduce_mean(tf.reshape(similarity, [depths, -1]), axis=1)
+  loss = tf.reduce_sum(mse_weight * mse + ms_ssim_weight * (1. - similarity))
+  return loss, tf.stack([mse, similarity], -1)
 
 
 def make_strategy(name="default"):
@@ -70,7 +186,7 @@ def load_or_create_config(train_dir, config):
   path = os.path.join(train_dir, "config.json")
   if os.path.exists(path):
     with open(path) as f:
-      saved = config_lib.CodecConfig.from_json(f.read())
+      saved = config_lib.config_from_json(f.read())
     if config is not None and saved != config:
       raise ValueError(f"{train_dir} holds a run of a different model config "
                        f"({saved}); use another --train_dir")
@@ -108,7 +224,8 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
   """Trains ``config`` on patches of the images in ``data_dir``.
 
   Args:
-    config: the network's CodecConfig (checked against a resumed run's).
+    config: the network's CodecConfig or VariableRateConfig (checked against
+      a resumed run's).
     train_config: a TrainConfig.
     data_dir: a folder of training images.
     train_dir: where checkpoints, config.json and TensorBoard logs go.
@@ -118,7 +235,9 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
     log: called with each progress line.
 
   Returns:
-    The trained model and the last loss per iteration (numpy).
+    The trained model and the last step's metrics (numpy): the L1 loss per
+    iteration for recurrent codecs, [MSE, MS-SSIM] per training bit depth
+    for the variable-rate codec.
   """
   strategy = strategy or tf.distribute.get_strategy()
   tc = train_config
@@ -154,20 +273,21 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
                                    tc.patch_size, tc.candidates, seed)
   dist_dataset = strategy.experimental_distribute_dataset(dataset)
 
+  objective = _objective(config, tc)
+
   def step_fn(patches):
     x = toderici2017.to_float(patches)
     with tf.GradientTape() as tape:
-      _, x_hats = model(x, iterations=tc.iterations, training=True)
-      loss, per_iteration = residual_l1_loss(x, x_hats)
+      loss, metrics = objective.loss(model, x)
       scaled = loss / replicas
     grads = tape.gradient(scaled, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return per_iteration
+    return metrics
 
   @tf.function
   def train_step(patches):
-    per_iteration = strategy.run(step_fn, args=(patches,))
-    return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_iteration, None)
+    metrics = strategy.run(step_fn, args=(patches,))
+    return strategy.reduce(tf.distribute.ReduceOp.MEAN, metrics, None)
 
   writer = tf.summary.create_file_writer(
       os.path.join(train_dir, "logs") if chief else os.path.join(
@@ -175,26 +295,23 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
   iterator = iter(dist_dataset)
   last_save = time.time()
   window_start, window_steps, window_loss = time.time(), 0, 0.
-  per_iteration = None
+  metrics = None
   while _value(step) < tc.steps:
     current = _value(step)
-    warmup = min(1., (current + 1) / max(1, tc.warmup_steps))
-    optimizer.learning_rate.assign(tc.learning_rate * warmup)
-    per_iteration = train_step(next(iterator)).numpy()
+    optimizer.learning_rate.assign(learning_rate(tc, current))
+    metrics = train_step(next(iterator)).numpy()
     step.assign_add(1)
     window_steps += 1
-    window_loss += float(per_iteration.mean())
+    window_loss += objective.loss_value(metrics)
     if _value(step) % tc.log_every == 0 or _value(step) == tc.steps:
       elapsed = time.time() - window_start
       log(f"step {_value(step)}  {window_steps / elapsed:.2f} steps/s  "
           f"loss {window_loss / window_steps:.5f}  "
-          f"L1 first/last iteration {per_iteration[0]:.4f}/"
-          f"{per_iteration[-1]:.4f}")
+          f"{objective.describe(metrics)}")
       with writer.as_default(step=_value(step)):
         tf.summary.scalar("loss", window_loss / window_steps)
         tf.summary.scalar("learning_rate", optimizer.learning_rate)
-        for t, value in enumerate(per_iteration):
-          tf.summary.scalar(f"l1/iteration_{t + 1:02d}", value)
+        objective.summaries(metrics)
       window_start, window_steps, window_loss = time.time(), 0, 0.
     if time.time() - last_save > tc.checkpoint_every_secs:
       manager.save(checkpoint_number=_value(step))
@@ -204,4 +321,85 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
     export_lib.write_atomic(os.path.join(train_dir, "train_config.json"),
                             json.dumps(dataclasses.asdict(tc), indent=2).encode())
   _barrier(strategy)
-  return model, per_iteration
+  return model, metrics
+
+
+def learning_rate(train_config, step):
+  """The learning rate at ``step``: linear warm-up, then constant, then a
+  cosine decay to 0 over the last ``decay_steps`` steps (none if 0).
+
+      lr(s) = lr0 * min(1, (s + 1) / warmup)
+                  * (1 + cos(pi * max(0, s - (steps - decay)) / decay)) / 2
+
+  The decay is what turns the noisy iterate of a constant-rate Adam run into
+  a usable model: resume a run with a larger ``--steps`` and ``--decay_steps``
+  to finish it.
+  """
+  tc = train_config
+  factor = min(1., (step + 1) / max(1, tc.warmup_steps))
+  if tc.decay_steps > 0:
+    into = max(0, step - (tc.steps - tc.decay_steps))
+    factor *= 0.5 * (1. + math.cos(math.pi * min(1., into / tc.decay_steps)))
+  return tc.learning_rate * factor
+
+
+class _RecurrentObjective:
+  """L1 on the residuals of every iteration (metrics: L1 per iteration)."""
+
+  def __init__(self, tc):
+    self.iterations = tc.iterations
+
+  def loss(self, model, x):
+    _, x_hats = model(x, iterations=self.iterations, training=True)
+    return residual_l1_loss(x, x_hats)
+
+  def loss_value(self, metrics):
+    return float(metrics.mean())
+
+  def describe(self, metrics):
+    return (f"L1 first/last iteration {metrics[0]:.4f}/{metrics[-1]:.4f}")
+
+  def summaries(self, metrics):
+    for t, value in enumerate(metrics):
+      tf.summary.scalar(f"l1/iteration_{t + 1:02d}", value)
+
+
+class _VariableRateObjective:
+  """L2 + MS-SSIM over several bit depths (metrics: [nB, 2] MSE, MS-SSIM)."""
+
+  def __init__(self, tc):
+    self.bits = tc.bits_per_channel
+    self.mse_weight = tc.mse_weight
+    self.ms_ssim_weight = tc.ms_ssim_weight
+    self.scales = ms_ssim_scales(tc.patch_size)
+
+  def loss(self, model, x):
+    _, x_hats = model(x, bits=self.bits, training=True)
+    return variable_rate_loss(x, x_hats, self.mse_weight, self.ms_ssim_weight,
+                              self.scales)
+
+  def loss_value(self, metrics):
+    return float(np.sum(self.mse_weight * metrics[:, 0] +
+                        self.ms_ssim_weight * (1. - metrics[:, 1])))
+
+  def describe(self, metrics):
+    psnr = "/".join(f"{_psnr(m):.2f}" for m in metrics[:, 0])
+    similarity = "/".join(f"{m:.4f}" for m in metrics[:, 1])
+    bits = "/".join(str(b) for b in self.bits)
+    return f"B={bits}: PSNR {psnr} dB  MS-SSIM {similarity}"
+
+  def summaries(self, metrics):
+    for b, (mse, similarity) in zip(self.bits, metrics):
+      tf.summary.scalar(f"psnr/bits_{b}", _psnr(mse))
+      tf.summary.scalar(f"ms_ssim/bits_{b}", similarity)
+
+
+def _psnr(mse):
+  """PSNR in dB of an MSE on [0, 1] images."""
+  return float(10. * np.log10(1. / max(float(mse), 1e-10)))
+
+
+def _objective(config, tc):
+  if models.is_iterative(config):
+    return _RecurrentObjective(tc)
+  return _VariableRateObjective(tc)

@@ -1,18 +1,25 @@
-r"""Decodes a code file to PNGs, like the original release's decoder.py.
+r"""Decodes a compressed file to PNGs, like the original release's decoder.py.
 
-  python tools/decoder.py --input_codes=codes.npz \
+  python tools/decoder.py --input_codes=kodim23.rnc \
       --output_directory=/tmp/decoded --iteration=-1
 
 The flags are those of tensorflow/models research/compression/image_encoder/
 decoder.py (plus --overwrite), and so is the output: image_00.png,
 image_01.png, ... in --output_directory, the reconstruction after each
-iteration. Code files of the original encoder are read too (see
-tfrnncomp/codes_io.py); they decode to the padded size (16 * H/16 x 16 * W/16)
-since they do not record the input size, files of tools/encoder.py to the input
-size.
+iteration.
+
+The input is recognized by its content, not its name: a bitstream of
+tools/encoder.py (tfrnncomp/bitstream.py; also one cut after any iteration's
+chunk, which decodes to the iterations it holds), or an .npz code file of
+tools/encoder.py or of the original encoder (tfrnncomp/codes_io.py; the
+original's decode to the padded size 16 * H/16 x 16 * W/16 since they do not
+record the input size). A bitstream decodes only with the codec (and entropy
+model) that made it: the header's codec name and weights hash must be
+--model's.
 
 Nothing is written if any image_XX.png to be written exists, unless
---overwrite. Errors print one line "decoder.py: error: ..." and exit non-zero;
+--overwrite. Errors (also a corrupt or truncated file, caught by the
+bitstream's CRCs) print one line "decoder.py: error: ..." and exit non-zero;
 no partial output is left.
 """
 
@@ -35,8 +42,9 @@ from tfrnncomp import codes_io
 DEFAULT_MODEL = os.path.join(ROOT, "savedmodels", "residual_gru")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("input_codes", None, "Code file (.npz) written by "
-                    "tools/encoder.py or the original encoder (required).")
+flags.DEFINE_string("input_codes", None, "Bitstream or .npz code file "
+                    "written by tools/encoder.py, or an .npz of the original "
+                    "encoder (required).")
 flags.DEFINE_integer("iteration", -1, "Last iteration to decode: k writes "
                      "image_00.png ... image_kk.png (k+1 images, an error if "
                      "the file holds fewer iterations); -1 decodes all the "
@@ -44,8 +52,8 @@ flags.DEFINE_integer("iteration", -1, "Last iteration to decode: k writes "
 flags.DEFINE_string("output_directory", None, "Directory for the PNGs "
                     "(required); created if needed.")
 flags.DEFINE_string("model", DEFAULT_MODEL, "Codec SavedModel directory, as "
-                    "written by tfrnncomp.export. Its bits "
-                    "per block must match the code file's.")
+                    "written by tfrnncomp.export: the one that made a "
+                    "bitstream; for an .npz, its bits per block must match.")
 flags.DEFINE_boolean("overwrite", False, "Replace existing image_XX.png "
                      "files in --output_directory.")
 

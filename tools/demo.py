@@ -3,18 +3,20 @@ r"""Compresses one Kodak image at a few rates and reports bpp, PSNR, MS-SSIM.
   python tools/demo.py
 
 For each iteration count in --iterations (default 2, 4 and 8: 0.25, 0.5 and
-1 bpp with the paper's 32 bits per 16x16 block), the image is encoded to a
-code file exactly as tools/encoder.py does and decoded exactly as
+1 bpp nominal with the paper's 32 bits per 16x16 block), the image is encoded
+to a bitstream exactly as tools/encoder.py does (range-coded with the model's
+entropy model if it has one, tfrnncomp/bitstream.py) and decoded exactly as
 tools/decoder.py does (both call tfrnncomp.cli), into --output_directory:
 
-  demo_output/kodim23_t02.npz      the code file (2 iterations)
+  demo_output/kodim23_t02.rnc      the bitstream (2 iterations)
   demo_output/kodim23_t02/         image_00.png, image_01.png (one per
                                    iteration)
 
-and one line per rate is printed: the code file and the last image, the bpp
-of the file (bytes * 8 / pixels) and the nominal bpp (iterations * bits /
-256), and the PSNR (dB) and MS-SSIM of the last image against the input
-(tfrnncomp.metrics, on 8-bit RGB). The outputs are overwritten on each run.
+and one line per rate is printed: the actual bpp of the file (bytes * 8 /
+pixels) against the nominal bpp (iterations * bits / 256), how many
+iterations were range-coded, and the PSNR (dB) and MS-SSIM of the last image
+against the input (tfrnncomp.metrics, on 8-bit RGB). The outputs are
+overwritten on each run.
 """
 
 import os
@@ -72,17 +74,22 @@ def main(argv):
   os.makedirs(FLAGS.output_directory, exist_ok=True)
   stem = os.path.splitext(os.path.basename(FLAGS.input_image))[0]
   height, width = x.shape[:2]
+  entropy = codec.entropy
+  how = (f"entropy model {entropy.name} (weights {entropy.weights_sha256[:12]})"
+         if entropy else "no entropy model: raw bits")
   print(f"{FLAGS.input_image}: {width}x{height} pixels; model {FLAGS.model} "
-        f"({codec.bits} bits per 16x16 block and iteration)")
+        f"({codec.bits} bits per 16x16 block and iteration; {how})")
   for n in counts:
     name = os.path.join(FLAGS.output_directory, f"{stem}_t{n:02d}")
-    encoded = cli.encode_file(codec, FLAGS.input_image, name + ".npz", n,
+    encoded = cli.encode_file(codec, FLAGS.input_image, name + ".rnc", n,
                               overwrite=True)
     decoded = cli.decode_file(codec, encoded.output_codes, name, overwrite=True)
     x_hat = decoded.x_hat[-1]
     print(f"{n:2d} iteration{'s' if n > 1 else ' '}: "
-          f"{encoded.file_bpp:.4f} bpp "
-          f"(nominal {encoded.nominal_bpp:.4f}), "
+          f"{encoded.file_bpp:.4f} bpp actual "
+          f"({encoded.nominal_bpp:.4f} nominal: "
+          f"{1 - encoded.file_bpp / encoded.nominal_bpp:.1%} fewer bits; "
+          f"{encoded.range_coded}/{n} iterations range-coded), "
           f"PSNR {metrics.psnr(x, x_hat):.2f} dB, "
           f"MS-SSIM {metrics.ms_ssim(x, x_hat):.4f}  "
           f"[{encoded.output_codes} -> {decoded.paths[-1]}]")

@@ -1,10 +1,15 @@
-"""Exports a trained codec checkpoint as a SavedModel.
+"""Exports a trained codec checkpoint (any system) as a SavedModel.
 
   python tools/export.py --train_dir ~/runs/residual_gru_half \
       --output savedmodels/residual_gru
+  python tools/export.py --train_dir ~/runs/islam2021 \
+      --output savedmodels/islam2021
+  python tools/export.py --train_dir ~/runs/akbari2020 \
+      --output savedmodels/akbari2020
 
-The SavedModel has the signatures ``encode``, ``decode`` and
-``serving_default`` (see tfrnncomp/export.py), holds only core TensorFlow ops,
+The system comes from the training directory's ``config.json``. The
+SavedModel has the signatures ``encode``, ``decode`` and ``serving_default``
+of that system (see tfrnncomp/export.py), holds only core TensorFlow ops,
 and has the resolved ``config.json`` and the model identifier ``model.json``
 beside it.
 """
@@ -52,7 +57,8 @@ def main(argv):
     raise app.UsageError(f"{FLAGS.output} exists; pass --overwrite to replace")
   identity = export_lib.export(model, FLAGS.output, overwrite=FLAGS.overwrite)
   print(f"exported {checkpoint} -> {FLAGS.output} "
-        f"({identity['name']}, weights sha256 {identity['weights_sha256'][:16]})")
+        f"({config.system} {identity['name']}, weights sha256 "
+        f"{identity['weights_sha256'][:16]})")
   return 0
 
 

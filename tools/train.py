@@ -1,9 +1,20 @@
-"""Trains a recurrent codec on random patches of a folder of images.
+"""Trains a codec (any system) on random patches of a folder of images.
 
-Example (the shipped residual GRU model):
+Examples (the shipped residual GRU model; Islam et al. 2021; Akbari et al.
+2020 with its variable-rate objective over B = 2, 4, 8):
 
   python tools/train.py --preset residual_gru_half \
       --data_dir ../shared/data/train --train_dir ~/runs/residual_gru_half
+  python tools/train.py --preset islam2021 \
+      --data_dir ../shared/data/train --train_dir ~/runs/islam2021
+  python tools/train.py --preset akbari2020 --bits_per_channel 2,4,8 \
+      --data_dir ../shared/data/train --train_dir ~/runs/akbari2020
+
+The preset's system (config.json's "system") decides the model and the loss:
+L1 on the residuals of every iteration for the recurrent codecs (Toderici
+2017, Islam 2021), L2 + MS-SSIM summed over --bits_per_channel for Akbari
+2020. --patch_size and --batch_size default to 32 / 32 for the recurrent
+codecs and 256 / 8 for Akbari 2020 (5 MS-SSIM scales need >= 176 pixels).
 
 Re-running the same command resumes from the latest checkpoint in
 --train_dir. --init_from starts a new run from an exported SavedModel.
@@ -29,15 +40,31 @@ flags.DEFINE_string("cell", None, "Override the preset's cell: lstm, gru, "
 flags.DEFINE_string("reconstruction", None, "Override the reconstruction: "
                     "one_shot, additive or residual_scaling.")
 flags.DEFINE_float("width", None, "Override the width multiplier.")
+flags.DEFINE_enum("analysis", None, ["conv", "gdn"], "Override the recurrent "
+                  "codec's analysis/synthesis blocks (gdn: Islam et al. 2021).")
+flags.DEFINE_integer("filters", None, "Akbari 2020: override the hidden width.")
+flags.DEFINE_integer("code_channels", None, "Akbari 2020: override C, the "
+                     "code map's channels.")
 flags.DEFINE_string("data_dir", None, "Folder of training images.")
 flags.DEFINE_string("train_dir", None, "Checkpoints, config and logs.")
 flags.DEFINE_string("init_from", None, "SavedModel to start a new run from.")
 flags.DEFINE_integer("steps", 100000, "Total training steps.")
-flags.DEFINE_integer("batch_size", 32, "Patches per step (all replicas).")
-flags.DEFINE_integer("patch_size", 32, "Patch side in pixels (multiple of 16).")
-flags.DEFINE_integer("iterations", 16, "Iterations unrolled per step.")
+flags.DEFINE_integer("batch_size", None, "Patches per step (all replicas); "
+                     "default 32 (recurrent) or 8 (Akbari 2020).")
+flags.DEFINE_integer("patch_size", None, "Patch side in pixels (multiple of "
+                     "16); default 32 (recurrent) or 256 (Akbari 2020).")
+flags.DEFINE_integer("iterations", 16, "Iterations unrolled per step "
+                     "(recurrent codecs).")
+flags.DEFINE_list("bits_per_channel", ["2", "4", "8"], "Akbari 2020: the bit "
+                  "depths B whose losses are summed (the paper uses three).")
+flags.DEFINE_float("mse_weight", 20., "Akbari 2020: weight of the L2 loss "
+                   "(images in [0, 1]).")
+flags.DEFINE_float("ms_ssim_weight", 1., "Akbari 2020: weight of 1 - MS-SSIM.")
 flags.DEFINE_float("learning_rate", 5e-4, "Adam learning rate.")
 flags.DEFINE_integer("warmup_steps", 200, "Linear warm-up steps.")
+flags.DEFINE_integer("decay_steps", 0, "Cosine decay of the learning rate to 0 "
+                     "over the last decay_steps of --steps (0: none). Finish "
+                     "a run by resuming it with a larger --steps and this.")
 flags.DEFINE_integer("candidates", 1, "Draw this many patches per kept one and "
                      "keep those PNG compresses worst (high entropy); 1 = off.")
 flags.DEFINE_integer("seed", 0, "Patch sampling seed.")
@@ -57,18 +84,26 @@ def main(argv):
       raise app.UsageError(f"--{name} is required")
   if not os.path.isdir(FLAGS.data_dir):
     raise app.UsageError(f"--data_dir {FLAGS.data_dir!r} is not a folder")
-  if FLAGS.patch_size % 16:
-    raise app.UsageError("--patch_size must be a multiple of 16")
-  overrides = {k: getattr(FLAGS, k) for k in ("cell", "reconstruction", "width")
+  overrides = {k: getattr(FLAGS, k)
+               for k in ("cell", "reconstruction", "width", "analysis",
+                         "filters", "code_channels")
                if getattr(FLAGS, k) is not None}
   try:
     config = config_lib.resolve(FLAGS.preset, overrides)
+    iterative = config.system != "akbari2020"
+    patch_size = FLAGS.patch_size or (32 if iterative else 256)
+    batch_size = FLAGS.batch_size or (32 if iterative else 8)
+    if patch_size % 16:
+      raise app.UsageError("--patch_size must be a multiple of 16")
     train_config = training.TrainConfig(
-        steps=FLAGS.steps, batch_size=FLAGS.batch_size,
-        patch_size=FLAGS.patch_size, iterations=FLAGS.iterations,
+        steps=FLAGS.steps, batch_size=batch_size,
+        patch_size=patch_size, iterations=FLAGS.iterations,
         learning_rate=FLAGS.learning_rate, warmup_steps=FLAGS.warmup_steps,
+        decay_steps=FLAGS.decay_steps,
         candidates=FLAGS.candidates, seed=FLAGS.seed, log_every=FLAGS.log_every,
-        checkpoint_every_secs=FLAGS.checkpoint_every_secs)
+        checkpoint_every_secs=FLAGS.checkpoint_every_secs,
+        bits_per_channel=tuple(int(b) for b in FLAGS.bits_per_channel),
+        mse_weight=FLAGS.mse_weight, ms_ssim_weight=FLAGS.ms_ssim_weight)
     strategy = training.make_strategy(FLAGS.strategy)
     training.train(config, train_config, FLAGS.data_dir,
                    os.path.expanduser(FLAGS.train_dir), strategy=strategy,

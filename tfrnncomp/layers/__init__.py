@@ -5,6 +5,11 @@ from tfrnncomp.layers.binarizer import Binarizer, binarize, stochastic_binarize
 from tfrnncomp.layers.conv_gru import ConvGRUCell, ResidualGRUCell
 from tfrnncomp.layers.conv_lstm import ConvLSTMCell
 from tfrnncomp.layers.conv_rnn_cell import ConvRNNCell
+from tfrnncomp.layers.gdn import GDN
+from tfrnncomp.layers.res_gdn import ResGDN
+from tfrnncomp.layers.scalable_quantizer import (ScalableQuantizer,
+                                                 channel_range, dequantize,
+                                                 quantize)
 
 CELLS = {
     "lstm": ConvLSTMCell,
@@ -15,5 +20,7 @@ CELLS = {
 
 __all__ = [
     "AssociativeLSTMCell", "Binarizer", "CELLS", "ConvGRUCell", "ConvLSTMCell",
-    "ConvRNNCell", "ResidualGRUCell", "binarize", "stochastic_binarize",
+    "ConvRNNCell", "GDN", "ResGDN", "ResidualGRUCell", "ScalableQuantizer",
+    "binarize", "channel_range", "dequantize", "quantize",
+    "stochastic_binarize",
 ]

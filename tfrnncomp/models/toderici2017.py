@@ -31,6 +31,23 @@ after decoding (Sec. 3.2; g_t = 1 otherwise). Images are normalized to
 x = image / 255 - 0.5 and edge-padded to a multiple of 16; reconstructions are
 cropped back to the input size. Training minimizes sum_t |r_t| (L1, Sec. 3.3)
 with the stochastic binarizer.
+
+Islam et al. 2021 (``analysis="gdn"``; K. Islam, L. M. Dang, S. Lee, H. Moon,
+"Image Compression with Recurrent Neural Network and Generalized Divisive
+Normalization", CVPR Workshops 2021) add an *analysis block* at the encoder
+input and a *synthesis block* in the decoder, built from GDN / IGDN
+(:class:`tfrnncomp.layers.GDN`), placed as in the authors' released code
+(github.com/khawar-islam/ImageCompression, ``network.py``):
+
+    E-Conv 3x3 /2, 64  -> GDN(64)  -> E-RNN#1 ...
+    D-Conv 1x1, 512    -> IGDN(512) -> D-RNN#1 ...
+
+with the LSTM network and additive reconstruction (their training loop
+subtracts each iteration's output from the residual), trained with the same
+L1 loss. Everything else is the Toderici 2017 network. (The paper's text
+speaks of a synthesis block that up-samples at the decoder; the released
+code applies IGDN to the decoder's first convolution, as here, and ends
+with the plain 1x1 RGB convolution.)
 """
 
 import tensorflow as tf
@@ -76,13 +93,19 @@ def _make_cell(config, filters, kernel_size, strides, hidden_kernel_size, name):
 
 
 class Encoder(tf.keras.layers.Layer):
-  """E-Conv and E-RNN#1..3: residual [B, H, W, 3] -> features at H/16."""
+  """E-Conv (+ GDN), E-RNN#1..3: residual [B, H, W, 3] -> features at H/16."""
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
     self.conv = tf.keras.layers.Conv2D(
         config.scaled(config.encoder_conv_filters), 3, strides=2,
         padding="same", name="conv")
+    # Created only for Islam 2021, so the Toderici 2017 variable layout (and
+    # its checkpoints) stay as they were.
+    if config.analysis == "gdn":
+      self.gdn = layers.GDN(name="gdn")
+    else:
+      self.gdn = None
     self.rnns = [_make_cell(config, f, 3, 2, 1, name=f"rnn{i + 1}")
                  for i, f in enumerate(config.encoder_filters)]
 
@@ -96,6 +119,8 @@ class Encoder(tf.keras.layers.Layer):
 
   def call(self, residual, states):
     y = self.conv(residual)
+    if self.gdn is not None:
+      y = self.gdn(y)
     new_states = []
     for rnn, state in zip(self.rnns, states):
       y, state = rnn(y, state)
@@ -104,12 +129,16 @@ class Encoder(tf.keras.layers.Layer):
 
 
 class Decoder(tf.keras.layers.Layer):
-  """D-Conv, D-RNN#1..4 with depth-to-space: codes at H/16 -> [B, H, W, 3]."""
+  """D-Conv (+ IGDN), D-RNN#1..4, depth-to-space: codes -> [B, H, W, 3]."""
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
     self.conv = tf.keras.layers.Conv2D(
         config.scaled(config.decoder_conv_filters), 1, name="conv")
+    if config.analysis == "gdn":
+      self.igdn = layers.GDN(inverse=True, name="igdn")
+    else:
+      self.igdn = None
     self.rnns = [
         _make_cell(config, f, k, 1, hk, name=f"rnn{i + 1}")
         for i, (f, k, hk) in enumerate(zip(config.decoder_filters,
@@ -126,6 +155,8 @@ class Decoder(tf.keras.layers.Layer):
 
   def call(self, codes, states):
     y = self.conv(codes)
+    if self.igdn is not None:
+      y = self.igdn(y)
     new_states = []
     for rnn, state in zip(self.rnns, states):
       y, state = rnn(y, state)
@@ -161,7 +192,7 @@ class GainEstimator(tf.keras.layers.Layer):
 
 
 class RecurrentCodec(tf.keras.Model):
-  """Toderici 2017 codec: ``encode`` images to +-1 codes, ``decode`` them.
+  """Toderici 2017 / Islam 2021 codec: ``encode`` to +-1 codes, ``decode``.
 
   Conventions: codes are [iterations, batch, H/16, W/16, bits] (the original
   release's layout); reconstructions are [iterations, batch, H, W, 3].

@@ -1,0 +1,251 @@
+"""Tests of the Akbari 2020 variable-rate codec, its coding and its export."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfrnncomp import codecs
+from tfrnncomp import config
+from tfrnncomp import export
+from tfrnncomp import metrics
+from tfrnncomp import models
+from tfrnncomp import training
+from tfrnncomp.models import akbari2020
+from tfrnncomp.models import akbari2020_coding as coding
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared", "data")
+TINY = {"filters": 16, "code_channels": 8}
+
+
+def _photos(count, size, offset=0, at=0):
+  """Crops of real photos (or smooth synthetic images without the data)."""
+  paths = sorted(glob.glob(os.path.join(SHARED, "train", "*", "*.png")))
+  crops = []
+  for path in paths[offset:offset + count]:
+    with Image.open(path) as image:
+      crops.append(np.asarray(image.convert("RGB"))[at:at + size,
+                                                     at:at + size])
+  rng = np.random.default_rng(offset)
+  while len(crops) < count:
+    yy, xx = np.mgrid[:size, :size] / size
+    base = np.stack([np.sin(6 * yy + rng.random() * 6), np.cos(4 * xx),
+                     np.sin(3 * (xx + yy))], -1)
+    crops.append(((base + 1) * 127.5).astype(np.uint8))
+  return crops
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """A tiny model after a short variable-rate training (B = 2, 4, 8)."""
+  images = tmp_path_factory.mktemp("images")
+  for i, crop in enumerate(_photos(6, 96)):
+    Image.fromarray(crop).save(images / f"{i}.png")
+  train_dir = str(tmp_path_factory.mktemp("run"))
+  tf.random.set_seed(0)
+  tc = training.TrainConfig(steps=100, batch_size=8, patch_size=48,
+                            learning_rate=5e-3, warmup_steps=20, log_every=50,
+                            bits_per_channel=(2, 4, 8))
+  lines = []
+  model, last = training.train(config.resolve("akbari2020_tiny", TINY), tc,
+                               str(images), train_dir, log=lines.append)
+  return model, train_dir, lines, last
+
+
+def test_training_loss_falls(trained):
+  _, _, lines, last = trained
+  progress = [line for line in lines if line.startswith("step")]
+  assert len(progress) == 2 and "B=2/4/8" in progress[0]
+  loss = lambda line: float(line.split("loss ")[1].split()[0])
+  assert loss(progress[-1]) < .7 * loss(progress[0])
+  assert last.shape == (3, 2)  # [MSE, MS-SSIM] per bit depth.
+
+
+def test_quality_increases_with_bits_from_one_set_of_weights(trained):
+  model = trained[0]
+  held_out = np.stack(_photos(3, 64, offset=40, at=100))
+  x = akbari2020.to_float(held_out)
+  y = model.encoder(x)
+  x_unquantized = model.decoder(y)
+  limit = np.mean([metrics.psnr(a, b) for a, b in zip(
+      held_out, akbari2020.to_uint8(x_unquantized).numpy())])
+  psnr, code_error, image_error = [], [], []
+  for bits in range(1, 9):
+    code_map, low, high = model.encode(held_out, bits)
+    x_hat = model.decode(code_map, low, high, bits, 64, 64).numpy()
+    psnr.append(np.mean([metrics.psnr(a, b) for a, b in zip(held_out, x_hat)]))
+    y_hat = model.quantizer.call(y, bits)[0]
+    code_error.append(float(tf.reduce_mean(tf.square(y - y_hat))))
+    image_error.append(float(tf.reduce_mean(tf.square(
+        model.decoder(y_hat) - x_unquantized))))
+  # The code map's quantization error falls ~4x per bit, and the decoded
+  # image approaches the unquantized network's output with every bit ...
+  assert all(a > 2.5 * b for a, b in zip(code_error, code_error[1:]))
+  assert all(a > 1.5 * b for a, b in zip(image_error, image_error[1:])), (
+      image_error)
+  # ... so the quality rises with B up to the unquantized network's (after
+  # this short training, the decoder resolves little beyond B = 3 or 4).
+  assert psnr[0] + .2 < psnr[1], psnr
+  assert all(b > a - .05 for a, b in zip(psnr, psnr[1:])), psnr
+  assert abs(psnr[7] - limit) < .05 and psnr[7] > psnr[0] + .2, (psnr, limit)
+
+
+@pytest.mark.parametrize("height,width", [(1, 1), (17, 33), (451, 300)])
+def test_encode_decode_shapes_for_awkward_sizes(trained, height, width):
+  model = trained[0]
+  image = np.random.default_rng(0).integers(0, 256, [1, height, width, 3])
+  code_map, low, high = model.encode(image.astype(np.uint8), 3)
+  assert code_map.dtype == tf.uint8
+  assert code_map.shape == (1, -(-height // 16), -(-width // 16), 8)
+  assert int(tf.reduce_max(code_map)) <= 7
+  assert low.shape == high.shape == (1, 8)
+  x_hat = model.decode(code_map, low, high, 3, height, width)
+  assert x_hat.dtype == tf.uint8 and x_hat.shape == (1, height, width, 3)
+
+
+def test_bits_out_of_range_are_rejected(trained):
+  model = trained[0]
+  image = np.zeros([1, 16, 16, 3], np.uint8)
+  for bits in (0, 9):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="bits"):
+      model.encode(image, bits)
+  code_map, low, high = model.encode(image, 8)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="levels"):
+    model.decode(tf.fill(code_map.shape, tf.constant(4, tf.uint8)), low, high,
+                 2, 16, 16)
+
+
+def test_code_map_coding_is_lossless_and_near_the_models_entropy(trained):
+  model = trained[0]
+  image = np.stack(_photos(1, 256, offset=41))
+  segments = len(coding._segments(16))  # pylint: disable=protected-access
+  for bits in (1, 2, 5, 8):
+    code_map = model.encode(image, bits)[0][0].numpy()
+    data = coding.encode_code_map(code_map, bits)
+    decoded = coding.decode_code_map(data, 16, 16, 8, bits)
+    assert decoded.dtype == np.int32
+    np.testing.assert_array_equal(decoded, code_map)
+    ideal = coding.code_map_entropy_bits(code_map, bits) / 8
+    assert ideal <= len(data) <= ideal * 1.01 + 6 * segments, (bits, ideal)
+
+
+@pytest.mark.parametrize("shape,bits", [((1, 1, 1), 1), ((3, 5, 2), 8),
+                                        ((37, 2, 3), 4)])
+def test_code_map_coding_round_trips_edge_cases(shape, bits):
+  rng = np.random.default_rng(sum(shape))
+  for code_map in (rng.integers(0, 2 ** bits, shape), np.zeros(shape, int),
+                   np.full(shape, 2 ** bits - 1)):
+    data = coding.encode_code_map(code_map, bits)
+    np.testing.assert_array_equal(
+        coding.decode_code_map(data, *shape, bits), code_map)
+  # A constant map costs almost nothing once the model has adapted.
+  if shape[0] > 30:
+    constant = coding.encode_code_map(np.zeros(shape, int), bits)
+    assert len(constant) < np.prod(shape) * bits / 8 / 4
+
+
+def test_code_map_coding_rejects_bad_input_and_data():
+  with pytest.raises(ValueError, match="levels"):
+    coding.encode_code_map(np.full([2, 2, 1], 4), 2)
+  data = coding.encode_code_map(np.arange(24).reshape(2, 3, 4) % 8, 3)
+  with pytest.raises(ValueError):
+    coding.decode_code_map(data[:-1], 2, 3, 4, 3)
+  with pytest.raises(ValueError, match="left"):
+    coding.decode_code_map(data + b"\0", 2, 3, 4, 3)
+
+
+def test_compress_counts_every_byte_and_the_enhancement_raises_psnr(trained):
+  model = trained[0]
+  module = export.VariableRateModule(model)
+  image = _photos(1, 64, offset=42, at=50)[0][:50, :63]
+  base = coding.compress(module, image, 4)
+  assert base.enhancement == b""
+  assert len(base.side_info) == 4 * 8  # float16 min and max per channel.
+  assert base.num_bytes == len(base.side_info) + len(base.code_map)
+  x_hat = coding.decompress(module, base)
+  code_map, low, high = model.encode(image[None], 4)
+  np.testing.assert_array_equal(
+      x_hat, model.decode(code_map, low, high, 4, 50, 63)[0].numpy())
+  if codecs.unavailable_reason("hevc"):
+    pytest.skip(codecs.unavailable_reason("hevc"))
+  enhanced = coding.compress(module, image, 4, enhancement_quality=60)
+  assert enhanced.code_map == base.code_map
+  assert len(enhanced.enhancement) > 12
+  assert enhanced.num_bytes == base.num_bytes + len(enhanced.enhancement)
+  assert enhanced.bits_per_pixel() == 8 * enhanced.num_bytes / (50 * 63)
+  better = coding.decompress(module, enhanced)
+  assert metrics.psnr(image, better) > metrics.psnr(image, x_hat) + 3
+
+
+def test_tools_export_and_tensorflow_only_reload_are_bit_exact(trained,
+                                                               tmp_path):
+  model, train_dir, _, _ = trained
+  directory = str(tmp_path / "akbari")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "tools", "export.py"),
+       f"--train_dir={train_dir}", f"--output={directory}"],
+      env=env, capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "akbari2020" in result.stdout
+  with open(os.path.join(directory, "config.json")) as f:
+    assert json.load(f)["system"] == "akbari2020"
+  assert export.load_config(directory) == model.config
+  rng = np.random.default_rng(7)
+  image = rng.integers(0, 256, [37, 50, 3]).astype(np.uint8)
+  np.save(tmp_path / "image.npy", image)
+  script = textwrap.dedent(f"""
+      import sys
+      import numpy as np
+      import tensorflow as tf
+      from tensorflow.core.protobuf import saved_model_pb2
+      from tensorflow.python.framework import op_def_registry
+      loaded = tf.saved_model.load({directory!r})
+      image = tf.constant(np.load({str(tmp_path / "image.npy")!r}))
+      out = {{}}
+      for bits in (1, 6):
+        enc = loaded.signatures["encode"](
+            image=image, bits_per_channel=tf.constant(bits))
+        dec = loaded.signatures["decode"](
+            code_map=enc["code_map"], minimum=enc["minimum"],
+            maximum=enc["maximum"], bits_per_channel=tf.constant(bits),
+            height=tf.constant(37), width=tf.constant(50))
+        for k, v in list(enc.items()) + list(dec.items()):
+          out[f"{{k}}_{{bits}}"] = v.numpy()
+      default = loaded.signatures["serving_default"](
+          image=image, bits_per_channel=tf.constant(6))
+      assert np.array_equal(default["code_map"].numpy(), out["code_map_6"])
+      proto = saved_model_pb2.SavedModel()
+      with open({directory!r} + "/saved_model.pb", "rb") as f:
+        proto.ParseFromString(f.read())
+      graph = proto.meta_graphs[0].graph_def
+      ops = {{node.op for node in graph.node}}
+      for function in graph.library.function:
+        ops |= {{node.op for node in function.node_def}}
+      ops -= {{f.signature.name for f in graph.library.function}}
+      unknown = sorted(op for op in ops if op_def_registry.get(op) is None)
+      assert not unknown, unknown
+      assert not [m for m in sys.modules
+                  if m.startswith(("tfrnncomp", "tensorflow_compression"))]
+      np.savez({str(tmp_path / "out.npz")!r}, **out)
+      """)
+  result = subprocess.run([sys.executable, "-c", script], env=env,
+                          capture_output=True, text=True, cwd=str(tmp_path))
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = np.load(tmp_path / "out.npz")
+  module = export.VariableRateModule(model)
+  for bits in (1, 6):
+    enc = module.encode(image=tf.constant(image), bits_per_channel=bits)
+    dec = module.decode(bits_per_channel=bits, height=37, width=50, **enc)
+    assert out[f"code_map_{bits}"].shape == (3, 4, 8)
+    assert out[f"x_hat_{bits}"].shape == (37, 50, 3)
+    for k, v in list(enc.items()) + list(dec.items()):
+      np.testing.assert_array_equal(out[f"{k}_{bits}"], v.numpy())

@@ -1,0 +1,108 @@
+"""tools/train_entropy.py and its data: codes cache, Kodak refusal, export."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from tfrnncomp import cli
+from tfrnncomp import errors
+from tfrnncomp.entropy import codes_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = os.path.join(ROOT, "tools", "train_entropy.py")
+
+
+def _run(*args):
+  env = dict(os.environ)
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # The tool's own default applies.
+  return subprocess.run([sys.executable, TOOL, *args], capture_output=True,
+                        text=True, timeout=600, env=env)
+
+
+def _images(folder, names, height=48, width=64):
+  os.makedirs(folder, exist_ok=True)
+  rng = np.random.default_rng(0)
+  for name in names:
+    rows, cols = np.mgrid[:height, :width]
+    x = np.stack([rows * 5, cols * 4, (rows + cols) % 32 * 8], axis=-1)
+    x = np.clip(x + rng.normal(0, 6, x.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(x).save(os.path.join(folder, name))
+
+
+class _FakeCodec:
+  """Codes that identify their crop; counts the encodes."""
+
+  def __init__(self, weights_sha256="ab" * 32):
+    self.weights_sha256 = weights_sha256
+    self.calls = 0
+
+  def encode(self, image, iterations):
+    self.calls += 1
+    h, w = image.shape[0] // 16, image.shape[1] // 16
+    signs = np.where(image[::16, ::16, :1] > 127, 1, -1).astype(np.int8)
+    return np.broadcast_to(signs[None], (iterations, h, w, 4)).copy()
+
+
+def test_codes_are_cached_and_extended(tmp_path):
+  data, train = str(tmp_path / "data"), str(tmp_path / "train")
+  os.makedirs(train)
+  _images(data, [f"{i}.png" for i in range(5)] + ["small.png"])
+  _images(data, ["small.png"], 16, 16)
+  codec = _FakeCodec()
+  three = codes_dataset.generate_codes(codec, data, train, 3, crop=32,
+                                       iterations=2, log=lambda _: None)
+  assert three.shape == (3, 2, 2, 2, 4) and codec.calls == 3
+  five = codes_dataset.generate_codes(codec, data, train, 6, crop=32,
+                                      iterations=2, log=lambda _: None)
+  assert len(five) == 5 and codec.calls == 5  # Two more; "small" is skipped.
+  np.testing.assert_array_equal(five[:3], three)
+  other = _FakeCodec("cd" * 32)  # Another codec: the cache is not used.
+  codes_dataset.generate_codes(other, data, train, 2, crop=32, iterations=2,
+                               log=lambda _: None)
+  assert other.calls == 2
+  train_part, held_out = codes_dataset.split(five, 0.2)
+  assert len(train_part) == 4 and len(held_out) == 1
+
+
+def test_kodak_is_refused(tmp_path):
+  data = str(tmp_path / "data")
+  _images(data, ["a.png", "kodim01.png"])
+  with pytest.raises(errors.InputError, match="holds Kodak images"):
+    codes_dataset.training_images(data)
+  result = _run(f"--data_dir={data}", f"--train_dir={tmp_path / 'train'}",
+                "--model=missing")
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      f"train_entropy.py: error: {data} holds Kodak images "
+      f"({os.path.join(data, 'kodim01.png')}); the entropy model must not be "
+      f"trained on them"]
+
+
+def test_one_command_trains_and_saves_beside_the_codec(tmp_path,
+                                                       tiny_model_dir):
+  model = str(tmp_path / "tiny")
+  shutil.copytree(tiny_model_dir, model)
+  data, train = str(tmp_path / "data"), str(tmp_path / "train")
+  _images(data, ["a.png", "b.png", "c.png", "d.png"])
+  result = _run(f"--model={model}", f"--data_dir={data}",
+                f"--train_dir={train}", "--images=4", "--crop=32",
+                "--iterations=2", "--batch_size=2", "--filters=4",
+                "--validation_fraction=0.25", "--log_every=1", "--steps=2")
+  assert result.returncode == 0, result.stderr
+  assert "codes: 4/4 crops" in result.stdout
+  assert "step 2:" in result.stdout and "saved " in result.stdout
+  assert os.path.exists(os.path.join(train, "codes.npz"))
+  assert os.listdir(os.path.join(train, "checkpoints"))
+  with open(os.path.join(model, "entropy", "entropy.json")) as f:
+    info = json.load(f)
+  codec = cli.load_codec(model)
+  assert info["codec"] == codec.identity
+  assert info["training"]["steps"] == 2
+  assert len(info["training"]["held_out_bits_per_bit"]) == 2
+  assert codec.entropy.weights_sha256 == info["weights_sha256"]
