@@ -8,13 +8,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # pylint: disable=g-import-not-at-top
 
 
-def _export_tiny(tmp_path_factory, name, overrides=None):
+def _export_tiny(tmp_path_factory, name, overrides=None, preset="tiny"):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfrnncomp import config
   from tfrnncomp import export
   from tfrnncomp import models
   tf.random.set_seed(0)
-  model = models.build_model(config.resolve("tiny", overrides))
+  model = models.build_model(config.resolve(preset, overrides))
   directory = str(tmp_path_factory.mktemp("savedmodels") / name)
   export.export(model, directory)
   return directory
@@ -30,3 +30,10 @@ def tiny_model_dir(tmp_path_factory):
 def tiny32_model_dir(tmp_path_factory):
   """``tiny`` with the paper's 32 bits per block, as the original's files."""
   return _export_tiny(tmp_path_factory, "tiny32", {"bits": 32})
+
+
+@pytest.fixture(scope="session")
+def akbari_tiny_model_dir(tmp_path_factory):
+  """The ``akbari2020_tiny`` preset (C = 4), untrained, as a SavedModel."""
+  return _export_tiny(tmp_path_factory, "akbari2020_tiny",
+                      preset="akbari2020_tiny")

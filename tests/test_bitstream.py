@@ -131,7 +131,21 @@ def _forge(height=32, width=32, bits=8, table=((4, 0),), version=1, flags=0,
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"version": 2}, "unsupported bitstream format version 2"),
+    ({"version": 3}, "unsupported bitstream format version 3"),
+    ({"version": 2}, "format version 2 does not fit system toderici2017"),
+    ({"version": 1, "system": b"akbari2020", "entropy_name": b""},
+     "format version 1 does not fit system akbari2020"),
+    ({"version": 2, "system": b"akbari2020"}, "name no entropy model"),
+    ({"version": 2, "system": b"akbari2020", "entropy_name": b"", "bits": 9},
+     "9 bits per channel are outside 1 to 8"),
+    ({"version": 2, "system": b"akbari2020", "entropy_name": b"",
+      "table": ((4, 2), (4, 3), (4, 3))}, "hold 1 or 2 chunks, not 3"),
+    ({"version": 2, "system": b"akbari2020", "entropy_name": b"",
+      "table": ((4, 0),)}, "chunk 0 of this akbari2020 stream has coding 0"),
+    ({"version": 2, "system": b"akbari2020", "entropy_name": b"",
+      "table": ((4, 2), (4, 2))}, "has coding 2, not 3"),
+    ({"version": 2, "system": b"akbari2020", "entropy_name": b"",
+      "table": ((2 ** 32 - 1, 2),)}, "more than the format allows"),
     ({"flags": 1}, "unknown flags"),
     ({"count": 65, "table": ()}, "65 iterations exceed the maximum of 64"),
     ({"count": 0, "table": ()}, "0 iterations are outside"),
@@ -177,3 +191,74 @@ def test_writer_checks_its_inputs():
     write(chunks=[(bitstream.RAW, raw)] * 65)
   with pytest.raises(errors.InputError, match="raw chunk has 2 bytes"):
     write(chunks=[(bitstream.RAW, raw * 2)])
+
+
+# --- The akbari2020 layout (format version 2). ---------------------------------
+
+
+def _layers(enhancement=True):
+  side_info = bytes(range(16))  # C = 4: 4 minima and 4 maxima, float16.
+  chunks = [(bitstream.CODE_MAP,
+             bitstream.pack_code_map_chunk(4, side_info, b"coded map"))]
+  if enhancement:
+    chunks.append((bitstream.ENHANCEMENT, b"residual" * 10))
+  return chunks
+
+
+def test_akbari2020_round_trip_and_layout():
+  chunks = _layers()
+  data = bitstream.write("akbari2020", "akbari2020_tiny", CODEC_SHA, 30, 45,
+                         5, chunks)
+  assert data[4:6] == bytes([2, 0])  # Version 2.
+  header, read_chunks = bitstream.read(data)
+  assert read_chunks == chunks
+  assert (header.version, header.system, header.bits_per_channel) == (
+      2, "akbari2020", 5)
+  assert header.variable_rate and header.iterations == 2
+  assert (header.rows, header.columns, header.entropy_name) == (2, 3, "")
+  assert bitstream.unpack_code_map_chunk(chunks[0][1]) == (
+      4, bytes(range(16)), b"coded map")
+  assert chunks[0][1][:2] == b"\x00\x04"  # C, big-endian.
+  # Cut after chunk 0: the base layer alone.
+  base = bitstream.truncate(data, 1)
+  assert bitstream.read(base)[1] == chunks[:1]
+  # Recurrent streams stay version 1, and their header reads as before.
+  recurrent, _, _ = _stream()
+  assert recurrent[4] == 1 and bitstream.read(recurrent)[0].version == 1
+  assert not bitstream.read(recurrent)[0].variable_rate
+
+
+def test_akbari2020_writer_and_chunk_checks():
+  write = lambda **k: bitstream.write(**{
+      "system": "akbari2020", "codec_name": "a", "codec_sha256": CODEC_SHA,
+      "height": 16, "width": 16, "bits": 2, "chunks": _layers(), **k})
+  bitstream.read(write())
+  for kwargs, message in [
+      ({"bits": 0}, "0 bits per code position"),
+      ({"bits": 9}, "9 bits per channel"),
+      ({"chunks": _layers() + [(bitstream.ENHANCEMENT, b"x")]}, "not 3"),
+      ({"chunks": _layers()[::-1]}, "has coding 3, not 2"),
+      ({"chunks": [(bitstream.RAW, bytes(8))]}, "has coding 0, not 2"),
+      ({"entropy_name": "binary_pixelrnn", "entropy_sha256": ENTROPY_SHA},
+       "name no entropy model")]:
+    with pytest.raises(errors.InputError, match=message):
+      write(**kwargs)
+  with pytest.raises(errors.InputError, match="side information has 3"):
+    bitstream.pack_code_map_chunk(4, b"abc", b"")
+  with pytest.raises(errors.InputError, match="257 code map channels"):
+    bitstream.pack_code_map_chunk(257, bytes(4 * 257), b"")
+  for chunk, message in [(b"\x00", "shorter than its channel count"),
+                         (b"\x00\x00" + bytes(8), "declares 0 channels"),
+                         (b"\x00\x02" + bytes(8), "too few")]:
+    with pytest.raises(errors.FormatError, match=message):
+      bitstream.unpack_code_map_chunk(chunk)
+
+
+def test_every_flipped_akbari2020_header_bit_is_caught():
+  data = bitstream.write("akbari2020", "a", CODEC_SHA, 30, 45, 3, _layers())
+  header, _ = bitstream.read(data)
+  for bit in range(header.size * 8):
+    corrupt = bytearray(data)
+    corrupt[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(errors.FormatError):
+      bitstream.read(bytes(corrupt), name="x.rnc")

@@ -129,6 +129,28 @@ def test_learned_codec_bytes_are_the_encoder_bitstream(tiny_model_dir):
   assert "raw bits" in codec.description
 
 
+def test_learned_codec_of_an_akbari2020_model(akbari_tiny_model_dir):
+  from tfrnncomp import bitstream  # pylint: disable=g-import-not-at-top
+  from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
+  codec = codecs.LearnedCodec(akbari_tiny_model_dir)
+  assert codec.qualities == tuple(range(1, 9))
+  assert "quality = bits per channel" in codec.description
+  codec = codecs.LearnedCodec(akbari_tiny_model_dir, [2, 6])
+  image = _image(40, 56)
+  points = list(codec.sweep(image))
+  assert [p.quality for p in points] == [2, 6]
+  assert points[0].num_bytes < points[1].num_bytes
+  data = codec.compress(image, 6)
+  assert bitstream.read(data)[0].bits_per_channel == 6
+  assert len(data) == points[1].num_bytes
+  np.testing.assert_array_equal(codec.decompress(data), points[1].x_hat)
+  np.testing.assert_array_equal(
+      points[1].x_hat, cli.decompress(cli.load_codec(akbari_tiny_model_dir),
+                                      data).x_hat[0])
+  with pytest.raises(errors.InputError, match="from 1 to 8"):
+    codecs.LearnedCodec(akbari_tiny_model_dir, [9])
+
+
 def test_learned_codec_needs_a_saved_model(tmp_path):
   with pytest.raises(errors.ModelError, match="config.json"):
     codecs.LearnedCodec(str(tmp_path))

@@ -10,10 +10,13 @@ Bitstreams are tested with a copy of the tiny codec that has an entropy model
 codings, range-coded and raw, occur.
 """
 
+import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -191,6 +194,12 @@ ERRORS = [
                "--iteration=16"], "cannot decode 17 iterations", "out"),
     (DECODER, ["--input_codes=c.npz", "--output_directory=out"],
      "c.npz: no such file", "out"),
+    (ENCODER, ["--input_image=empty.png", "--output_codes=c.npz"],
+     "empty.png is empty", "c.npz"),
+    (ENCODER, ["--input_image=.", "--output_codes=c.npz"],
+     ". is a directory, not an image", "c.npz"),
+    (ENCODER, ["--input_image=x.png", "--output_codes=no_dir/c.npz"],
+     "does not exist", "no_dir"),
 ]
 
 
@@ -201,6 +210,7 @@ def test_command_line_errors_are_one_line(tmp_path, tool, args, message,
                                           absent):
   _write_image(tmp_path / "x.png", 17, 33)
   (tmp_path / "text.png").write_text("not an image\n")
+  (tmp_path / "empty.png").write_bytes(b"")
   (tmp_path / "existing.npz").write_bytes(b"keep")
   before = sorted(os.listdir(tmp_path))
   result = _run(tool, *args, cwd=tmp_path)
@@ -387,3 +397,218 @@ def test_command_lines_with_bitstreams(tmp_path, tiny_entropy_dir):
     _assert_one_line_error(result, DECODER, message)
     assert result.returncode == 1
     assert not (tmp_path / "bad").exists()
+
+
+# --- Encoder inputs: each kind of image, or a clear error. ------------------
+
+
+def _save(image, path, **kwargs):
+  image.save(str(path), **kwargs)
+  return str(path)
+
+
+def _exif_rotated_jpeg(path):
+  exif = Image.Exif()
+  exif[0x0112] = 6  # Displayed rotated 90 degrees clockwise.
+  return _save(Image.fromarray(_image(20, 36)), path, exif=exif.tobytes())
+
+
+def _gif(path):
+  frames = [Image.fromarray(_image(20, 36, seed)).quantize(32)
+            for seed in range(3)]
+  return _save(frames[0], path, save_all=True, append_images=frames[1:])
+
+
+IMAGE_KINDS = {
+    # name: (writer(path) -> path, (height, width) coded).
+    "16-bit gray png": (lambda p: _save(Image.fromarray(
+        (_image(20, 36)[..., 0].astype(np.uint16) * 257)), p / "a.png"),
+                        (20, 36)),
+    "16-bit gray tiff": (lambda p: _save(Image.fromarray(
+        (_image(20, 36)[..., 0].astype(np.uint16) * 257)), p / "a.tiff"),
+                         (20, 36)),
+    "palette png": (lambda p: _save(Image.fromarray(_image(20, 36)).quantize(
+        16), p / "a.png"), (20, 36)),
+    "transparent palette png": (lambda p: _save(Image.fromarray(
+        _image(20, 36)).quantize(16), p / "a.png", transparency=3), (20, 36)),
+    "rgba png": (lambda p: _save(Image.fromarray(np.dstack(
+        [_image(20, 36), _image(20, 36)[..., :1]])), p / "a.png"), (20, 36)),
+    "la png": (lambda p: _save(Image.fromarray(_image(20, 36)[..., :2], "LA"),
+                               p / "a.png"), (20, 36)),
+    "cmyk jpeg": (lambda p: _save(Image.fromarray(_image(20, 36)).convert(
+        "CMYK"), p / "a.jpg"), (20, 36)),
+    "gray jpeg": (lambda p: _save(Image.fromarray(_image(20, 36)[..., 0]),
+                                  p / "a.jpg"), (20, 36)),
+    "exif-rotated jpeg": (lambda p: _exif_rotated_jpeg(p / "a.jpg"), (36, 20)),
+    "animated gif": (lambda p: _gif(p / "a.gif"), (20, 36)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGE_KINDS))
+def test_encoder_codes_every_kind_of_image_by_the_rule(tmp_path, tiny, kind):
+  writer, (height, width) = IMAGE_KINDS[kind]
+  path = writer(tmp_path)
+  result = cli.encode_file(tiny, path, str(tmp_path / "c.npz"), 1)
+  assert (result.height, result.width) == (height, width)
+  codes, stored_height, stored_width = codes_io.load_codes(str(tmp_path /
+                                                               "c.npz"))
+  assert (stored_height, stored_width) == (height, width)
+  # What is coded is what image_io's rule reads.
+  np.testing.assert_array_equal(
+      codes[:, 0], tiny.encode(image_io.read_image(path), 1))
+
+
+def _png_bytes(height=40, width=40):
+  buffer = io.BytesIO()
+  Image.fromarray(_image(height, width)).save(buffer, format="PNG")
+  return buffer.getvalue()
+
+
+def _jpeg_bytes():
+  buffer = io.BytesIO()
+  Image.fromarray(_image(48, 48)).save(buffer, format="JPEG")
+  return buffer.getvalue()
+
+
+def _png_header(width, height):
+  """A PNG that declares width x height and holds no pixels."""
+  import struct  # pylint: disable=g-import-not-at-top
+  import zlib  # pylint: disable=g-import-not-at-top
+  def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data +
+            struct.pack(">I", zlib.crc32(kind + data)))
+  return (b"\x89PNG\r\n\x1a\n" +
+          chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0,
+                                     0)) +
+          chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+BAD_IMAGES = {
+    "empty.png": (b"", "is empty"),
+    "corrupt.png": (_png_bytes()[:100] + bytes(400) + _png_bytes()[500:],
+                    "corrupt or truncated"),
+    "truncated.png": (_png_bytes()[:len(_png_bytes()) // 2],
+                      "corrupt or truncated"),
+    "truncated.jpg": (_jpeg_bytes()[:len(_jpeg_bytes()) // 2],
+                      "corrupt or truncated"),
+    "corrupt.jpg": (_jpeg_bytes()[:2] + bytes(500), "not an image file"),
+    "bomb.png": (_png_header(12000, 12000), "decompression bomb"),
+    "huge.png": (_png_header(100000, 100000), "decompression bomb"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_IMAGES))
+def test_encoder_refuses_unreadable_images_before_loading_the_model(
+    tmp_path, name):
+  data, message = BAD_IMAGES[name]
+  (tmp_path / name).write_bytes(data)
+  # The model is loaded after the input is read: a missing one shows it.
+  with pytest.raises(errors.InputError, match=message) as info:
+    cli.encode_file(str(tmp_path / "no_model"), str(tmp_path / name),
+                    str(tmp_path / "c.rnc"), 1)
+  assert "\n" not in str(info.value) and name in str(info.value)
+  assert sorted(os.listdir(tmp_path)) == [name]
+
+
+@pytest.fixture
+def unwritable_directory(tmp_path):
+  """A directory nobody can create files in (chattr +i for root)."""
+  directory = tmp_path / "locked"
+  directory.mkdir()
+  if os.geteuid() == 0:
+    if subprocess.run(["chattr", "+i", str(directory)],
+                      capture_output=True).returncode != 0:
+      pytest.skip("running as root without chattr +i")
+    yield directory
+    subprocess.run(["chattr", "-i", str(directory)], check=True)
+  else:
+    directory.chmod(0o555)
+    yield directory
+    directory.chmod(0o755)
+
+
+def test_encoder_refuses_unusable_outputs_before_loading_the_model(
+    tmp_path, unwritable_directory):
+  image = _write_image(tmp_path / "x.png", 17, 33)
+  (tmp_path / "out.npz").mkdir()
+  for output, message in [
+      (tmp_path / "out.npz", "out.npz is a directory"),
+      (tmp_path / "missing" / "c.npz", "directory .*missing does not exist"),
+      (unwritable_directory / "c.npz", "locked is not writable"),
+      (tmp_path / "x.png" / "c.npz", "x.png does not exist")]:
+    with pytest.raises(errors.InputError, match=message):
+      cli.encode_file(str(tmp_path / "no_model"), image, str(output), 1)
+  assert not os.listdir(unwritable_directory)
+  assert sorted(os.listdir(tmp_path)) == ["locked", "out.npz", "x.png"]
+
+
+# --- An interrupted encoder leaves nothing behind. -------------------------
+
+
+def _wait_for_tensorflow(process, timeout=300.):
+  """Waits until ``process`` has loaded TensorFlow (it is inside main)."""
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline and process.poll() is None:
+    try:
+      with open(f"/proc/{process.pid}/maps") as f:
+        if "_pywrap_tensorflow_internal" in f.read():
+          return
+    except OSError:
+      pass
+    time.sleep(0.02)
+  pytest.fail("the encoder did not load TensorFlow")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL early", "SIGKILL late"])
+def test_an_interrupted_encoder_leaves_no_partial_output(tmp_path,
+                                                         tiny_model_dir, how):
+  _write_image(tmp_path / "x.png", 256, 384)
+  env = dict(os.environ)
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+  process = subprocess.Popen(
+      [sys.executable, ENCODER, "--input_image=x.png", "--output_codes=x.rnc",
+       "--iteration=15", f"--model={tiny_model_dir}"], cwd=str(tmp_path),
+      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    _wait_for_tensorflow(process)
+    if how == "SIGKILL late":
+      time.sleep(2.)  # Loading the model, encoding or writing.
+    process.send_signal(signal.SIGINT if how == "SIGINT" else signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=300)
+  finally:
+    if process.poll() is None:
+      process.kill()
+      process.wait()
+  names = sorted(os.listdir(tmp_path))
+  if process.returncode == 0:  # It finished first: the file is complete.
+    assert names == ["x.png", "x.rnc"] and stdout.startswith("x.rnc: ")
+    cli.decompress(cli.load_codec(tiny_model_dir),
+                   (tmp_path / "x.rnc").read_bytes())
+    return
+  assert names == ["x.png"]  # No output, no temporary file.
+  if how == "SIGINT":
+    assert process.returncode == 130
+    assert stderr.strip() == "encoder.py: error: interrupted"
+  else:
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_a_stream_of_another_entropy_model_names_both(tmp_path,
+                                                      tiny_entropy):
+  image_path = _write_image(tmp_path / "x.png", 64, 96)
+  cli.encode_file(tiny_entropy, image_path, str(tmp_path / "x.rnc"), 2)
+  header, chunks = bitstream.read((tmp_path / "x.rnc").read_bytes())
+  assert any(c == bitstream.RANGE_CODED for c, _ in chunks)
+  other = "0123456789ab" + "0" * 52
+  (tmp_path / "other.rnc").write_bytes(bitstream.write(
+      header.system, header.codec_name, header.codec_sha256, header.height,
+      header.width, header.bits, chunks, "binary_pixelrnn_v2", other))
+  ours = tiny_entropy.entropy.weights_sha256[:12]
+  with pytest.raises(errors.ModelError, match=(
+      rf"range-coded with entropy model binary_pixelrnn_v2 \(weights "
+      rf"0123456789ab\), the model \S+ has binary_pixelrnn \(weights "
+      rf"{ours}\)")):
+    cli.decode_file(tiny_entropy, str(tmp_path / "other.rnc"),
+                    str(tmp_path / "out"))
+  assert not (tmp_path / "out").exists()

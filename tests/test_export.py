@@ -101,6 +101,51 @@ def test_write_atomic_leaves_no_temporary_file(tmp_path):
   assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_write_atomic_without_unnamed_files(tmp_path, monkeypatch):
+  """Where O_TMPFILE is missing, a hidden temporary file and a rename."""
+  monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+  path = tmp_path / "f.bin"
+  path.write_bytes(b"old")
+  export.write_atomic(str(path), b"new")
+  assert path.read_bytes() == b"new"
+  assert os.listdir(tmp_path) == ["f.bin"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_write_atomic_killed_while_writing_leaves_the_old_file(tmp_path):
+  """SIGKILL in the middle of a write: the target keeps its old content and
+  no temporary file is left."""
+  path = tmp_path / "out.bin"
+  path.write_bytes(b"old")
+  script = ("import sys\n"
+            "from tfrnncomp import export\n"
+            "data = bytes(768 << 20)\n"
+            "print('writing', flush=True)\n"
+            "export.write_atomic(sys.argv[1], data)\n")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=root)
+  process = subprocess.Popen([sys.executable, "-c", script, str(path)],
+                             stdout=subprocess.PIPE, env=env)
+  try:
+    assert process.stdout.readline() == b"writing\n"
+    seen = None
+    while seen is None and process.poll() is None:
+      try:
+        targets = [os.readlink(f"/proc/{process.pid}/fd/{fd}")
+                   for fd in os.listdir(f"/proc/{process.pid}/fd")]
+      except OSError:  # A descriptor closed meanwhile.
+        continue
+      seen = next((t for t in targets if t.startswith(str(tmp_path))), None)
+    process.kill()
+  finally:
+    process.wait()
+  if seen is None:
+    pytest.skip("the write ended before it could be interrupted")
+  assert process.returncode == -9
+  assert os.listdir(tmp_path) == ["out.bin"]
+  assert path.read_bytes() == b"old"
+
+
 def test_saved_model_holds_only_core_tensorflow_ops(exported, tmp_path):
   """Walks every function in the graph (loop bodies included) in a process
   that has not imported tensorflow_compression: all ops must be registered."""

@@ -2,6 +2,8 @@
 
 import io
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -181,3 +183,64 @@ def test_write_png_round_trip_and_no_overwrite(tmp_path):
   with pytest.raises(errors.InputError, match="uint8"):
     image_io.write_png(str(tmp_path / "f.png"), x.astype(np.float32))
   assert sorted(os.listdir(tmp_path)) == ["out.png"]
+
+
+def _png_chunks(width, height, bit_depth, color_type, raw=b""):
+  """A PNG with the given header and (zlib-compressed) raw scanlines."""
+  def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data +
+            struct.pack(">I", zlib.crc32(kind + data)))
+  header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0,
+                       0)
+  return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) +
+          chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_color_keeps_the_high_byte(tmp_path):
+  values = np.array([[[0, 257, 65535], [32896, 1000, 128]]], ">u2")
+  raw = b"\0" + values[0].tobytes()
+  path = tmp_path / "rgb48.png"
+  path.write_bytes(_png_chunks(2, 1, 16, 2, raw))
+  np.testing.assert_array_equal(image_io.read_image(str(path))[0],
+                                [[0, 1, 255], [128, 3, 0]])
+
+
+def _jpeg_bytes():
+  buffer = io.BytesIO()
+  Image.fromarray(_rgb(64, 64)).save(buffer, format="JPEG", quality=90)
+  return buffer.getvalue()
+
+
+def _with_jpeg_size(data, height, width):
+  at = data.find(b"\xff\xc0")  # Baseline start of frame: P, Y, X.
+  return data[:at + 5] + struct.pack(">HH", height, width) + data[at + 9:]
+
+
+@pytest.mark.parametrize("name,data,match", [
+    ("truncated.jpg", _jpeg_bytes()[:len(_jpeg_bytes()) // 2],
+     "corrupt or truncated"),
+    ("no_end_marker.jpg", _jpeg_bytes()[:-2], "corrupt or truncated"),
+    ("header_only.jpg", _jpeg_bytes()[:200], "corrupt or truncated"),
+    ("corrupt.jpg", _jpeg_bytes()[:600] + bytes(300) + _jpeg_bytes()[900:],
+     "corrupt or truncated"),
+    ("zero_height.jpg", _with_jpeg_size(_jpeg_bytes(), 0, 64),
+     "not an image"),
+    # Huge declared sizes fail from the header, before any pixel is decoded.
+    ("huge.jpg", _with_jpeg_size(_jpeg_bytes(), 65535, 65535),
+     "decompression bomb"),
+    ("huge.png", _png_chunks(100000, 100000, 8, 2), "decompression bomb"),
+    ("large.png", _png_chunks(12000, 12000, 8, 2), "decompression bomb"),
+])
+def test_corrupt_and_oversized_files_raise_input_error(tmp_path, name, data,
+                                                       match):
+  path = tmp_path / name
+  path.write_bytes(data)
+  with pytest.raises(errors.InputError, match=match) as info:
+    image_io.read_image(str(path))
+  assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_png_without_its_end_chunk_reads(tmp_path):
+  path = tmp_path / "no_iend.png"
+  path.write_bytes(_png_bytes()[:-12])
+  np.testing.assert_array_equal(image_io.read_image(str(path)), _rgb(64, 64))

@@ -70,11 +70,22 @@ def test_report_has_figures_and_bd_table(tmp_path):
   _write_result(str(tmp_path), "ours", "Ours", 0.8)
   paths = plotting.write_report(str(tmp_path), None)
   assert [os.path.basename(p) for p in paths] == [
-      "psnr.png", "ms_ssim.png", "bd_rate.md"]
+      "psnr.png", "ms_ssim.png", "bd_rate.md", "rates.md"]
   with open(tmp_path / "bd_rate.md") as f:
     table = f.read()
   assert "| Ours | -20.0% | -20.0% | +60.0% | +60.0% |" in table
   assert "| HEVC | -50.0% | -50.0% | +0.0% | +0.0% |" in table
+
+
+def test_rate_table_interpolates_in_log_rate_and_never_extrapolates():
+  curve = plotting.Curve("ours", "Ours", psnr=(np.array([0.25, 1.]),
+                                               np.array([26., 32.])),
+                         ms_ssim=(np.array([0.25, 1.]), np.array([.9, .98])))
+  assert plotting.quality_at(curve, "psnr", 0.5) == pytest.approx(29.)
+  assert plotting.quality_at(curve, "ms_ssim", 1.) == pytest.approx(.98)
+  assert plotting.quality_at(curve, "psnr", 2.) is None
+  table = plotting.rate_table([curve], rates=(0.125, 0.5))
+  assert "| Ours | - | 29.00 | - | 0.9400 |" in table
 
 
 def test_crops_figure(tmp_path):

@@ -47,8 +47,10 @@ def trained(image_dir, tmp_path_factory):
   train_dir = str(tmp_path_factory.mktemp("run"))
   lines = []
   tf.random.set_seed(0)
+  # 6 iterations unrolled, 4 tested: in a short run the last unrolled
+  # iteration is the least trained (its output enters one loss term only).
   tc = training.TrainConfig(steps=300, batch_size=8, patch_size=32,
-                            iterations=4, learning_rate=2e-3, warmup_steps=20,
+                            iterations=6, learning_rate=2e-3, warmup_steps=20,
                             log_every=50)
   model, _ = training.train(config.get_preset("tiny"), tc, image_dir,
                             train_dir, log=lines.append)
@@ -73,18 +75,19 @@ def _errors(model, images):
   return [np.abs(x_hat.numpy().astype(float) - x).mean() for x_hat in x_hats]
 
 
+def test_reconstruction_error_falls_with_every_iteration(trained):
+  model, _, _, _ = trained
+  errors = _errors(model, _photo_crops(6, 96))
+  assert all(a > b for a, b in zip(errors, errors[1:])), errors
+
+
 def test_training_lowers_the_error_of_every_iteration(trained):
-  # 300 steps of a 0.1M-parameter network teach every iteration to help, but
-  # not yet that each helps more than the one before (the last of 4 is still
-  # noisy; the monotone decrease over 16 iterations is asserted on the
-  # shipped model in test_shipped_models.py).
   model, _, _, _ = trained
   crops = _photo_crops(6, 96)
   untrained = toderici2017.RecurrentCodec(model.config)
   untrained(tf.zeros([1, 32, 32, 3]), iterations=1)
   before, after = _errors(untrained, crops), _errors(model, crops)
   assert all(a < 0.8 * b for a, b in zip(after, before)), (after, before)
-  assert after[-1] < 0.9 * after[0], after
 
 
 def test_training_resumes_from_its_checkpoint(trained, image_dir):

@@ -14,7 +14,7 @@ lengths):
 
     size  field
     4     magic  b"\\x89RNC"  (the high bit catches 7-bit transfers, as PNG's)
-    1     format version, 1
+    1     format version, 1 (2 for system "akbari2020", see below)
     1     flags, 0 (reserved: readers reject other values)
     1     S, then S bytes: codec *system*, ASCII, 1 <= S <= 32: the paper
           system whose decoder applies ("toderici2017"; later "islam2021",
@@ -50,6 +50,42 @@ chunk, or goes on after chunk T-1, is corrupt unless the caller asks only for
 the complete chunks before the cut. Each chunk read is checked against its
 CRC-32. Matching the codec and entropy model against the header is the
 caller's (:mod:`tfrnncomp.cli`).
+
+Format versions and the akbari2020 layout. Version 1 is the layout above,
+for the recurrent systems ("toderici2017", "islam2021"). Version 2 adds the
+layout of the variable-rate system "akbari2020" (Akbari et al. 2020,
+"Learned Variable-Rate Image Compression with Residual Divisive
+Normalization", ICME 2020; :mod:`tfrnncomp.models.akbari2020`): one code map
+[h, w, C] of B-bit levels per image, h = ceil(H/16), w = ceil(W/16), and an
+optional enhancement layer. A stream carries the version that introduced its
+system's layout (:func:`version_of`: 1 for the recurrent systems, so their
+streams are byte for byte those of version 1, and 2 for akbari2020); any
+other pairing is rejected, so every stream has one valid encoding and a
+version-1 reader refuses akbari2020 streams as of an unsupported version.
+The header is the same, with these fields meaning:
+
+    field   for system "akbari2020"
+    E       0: the code map's coder is part of the system (no entropy model)
+    K       B, bits per channel of the code map, 1 <= B <= 8 (its rate)
+    T       chunks, 1 (the base layer) or 2 (base and enhancement layer)
+    coding  chunk 0: 2 (code map), chunk 1: 3 (enhancement); no other
+
+    chunk 0, the base layer (coding 2):
+      2     C, code map channels (the model's code_channels), 1 <= C <= 256
+      4 C   side information: the code map's per-channel minima, then
+            maxima, as float16 little-endian (akbari2020_coding.pack_side_info)
+      ...   the code map, range-coded with the backward-adaptive model of
+            akbari2020_coding.encode_code_map (the paper's FLIF replaced):
+            segments of doubling height, each after its LEB128 length
+    chunk 1, the enhancement layer (coding 3): the HEVC-coded residual
+      x - x_hat of :mod:`tfrnncomp.enhancement` (its 12-byte range header,
+      then a HEIF file; BPG in the paper), added to chunk 0's image
+
+Chunks keep their CRC-32s, and the cut rules apply: a stream cut after
+chunk 0 is the base layer alone. Caps: chunk 0 at most
+:func:`max_code_map_chunk_size` (16-bit probabilities: at most 2 bytes per
+level, for any C), chunk 1 at most :func:`max_enhancement_chunk_size`
+(4 bytes per sample of the padded image, plus 64 KiB).
 """
 
 import dataclasses
@@ -64,13 +100,30 @@ from tfrnncomp import errors
 __all__ = ["MAGIC", "VERSION", "RAW", "RANGE_CODED", "MAX_ITERATIONS",
            "MAX_BITS", "MAX_PIXELS", "BLOCK", "Chunk", "Header",
            "is_bitstream", "raw_chunk_size", "max_chunk_size", "pack_raw",
-           "unpack_raw", "write", "read", "truncate"]
+           "unpack_raw", "write", "read", "truncate", "VARIABLE_RATE_SYSTEM",
+           "VARIABLE_RATE_VERSION", "LATEST_VERSION", "CODE_MAP",
+           "ENHANCEMENT", "MAX_CHANNELS", "MAX_BITS_PER_CHANNEL",
+           "version_of", "max_code_map_chunk_size",
+           "max_enhancement_chunk_size", "pack_code_map_chunk",
+           "unpack_code_map_chunk"]
 
 MAGIC = b"\x89RNC"
 VERSION = 1
+"""The format version of the recurrent systems' streams (the first one)."""
+VARIABLE_RATE_SYSTEM = "akbari2020"
+VARIABLE_RATE_VERSION = 2
+"""The format version that added the akbari2020 layout."""
+LATEST_VERSION = VARIABLE_RATE_VERSION
 RAW = 0
 RANGE_CODED = 1
+CODE_MAP = 2
+ENHANCEMENT = 3
 CODINGS = {RAW: "raw", RANGE_CODED: "range-coded"}
+"""The chunk codings of the recurrent layout."""
+LAYERS = (CODE_MAP, ENHANCEMENT)
+"""The coding of each chunk of the akbari2020 layout, in order."""
+MAX_CHANNELS = 256
+MAX_BITS_PER_CHANNEL = 8
 MAX_ITERATIONS = 64
 MAX_BITS = 1024
 MAX_PIXELS = 2 ** 28
@@ -88,7 +141,7 @@ class Chunk:
 
   length: int
   crc32: int
-  coding: int  # RAW or RANGE_CODED.
+  coding: int  # RAW or RANGE_CODED; akbari2020: CODE_MAP, ENHANCEMENT.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,11 +158,25 @@ class Header:
   bits: int
   chunks: Tuple[Chunk, ...]
   size: int = 0       # Bytes of the header (set by read and write).
+  version: int = VERSION
 
   @property
   def iterations(self):
-    """Iterations the header declares (the stream may hold fewer)."""
+    """Iterations the header declares (the stream may hold fewer).
+
+    For akbari2020 streams: the chunks (layers) it declares, 1 or 2.
+    """
     return len(self.chunks)
+
+  @property
+  def variable_rate(self):
+    """Whether the stream has the akbari2020 layout."""
+    return self.system == VARIABLE_RATE_SYSTEM
+
+  @property
+  def bits_per_channel(self):
+    """B of an akbari2020 stream (its K field); None for the others."""
+    return self.bits if self.variable_rate else None
 
   @property
   def rows(self):
@@ -136,6 +203,84 @@ def raw_chunk_size(rows, columns, bits):
 def max_chunk_size(rows, columns, bits):
   """The largest range-coded chunk the format allows."""
   return 16 * raw_chunk_size(rows, columns, bits) + 64
+
+
+def version_of(system):
+  """The format version of ``system``'s streams."""
+  return VARIABLE_RATE_VERSION if system == VARIABLE_RATE_SYSTEM else VERSION
+
+
+def max_code_map_chunk_size(rows, columns):
+  """The largest akbari2020 chunk 0 (code map) the format allows, any C.
+
+  C, side info, and at most 2 bytes per level (16-bit probabilities), plus
+  1 KiB for the segments' lengths and the range coder's flushes.
+  """
+  return 2 + 4 * MAX_CHANNELS + 2 * rows * columns * MAX_CHANNELS + 1024
+
+
+def max_enhancement_chunk_size(rows, columns):
+  """The largest akbari2020 chunk 1 (enhancement layer) the format allows."""
+  return 4 * 3 * rows * columns * BLOCK * BLOCK + 65536
+
+
+def pack_code_map_chunk(channels, side_info, code_map):
+  """Chunk 0 of an akbari2020 stream: C, side info and the coded code map.
+
+  Raises:
+    InputError: if C is out of range or the side info is not 4 C bytes.
+  """
+  if not 1 <= channels <= MAX_CHANNELS:
+    raise errors.InputError(f"{channels} code map channels are outside 1 to "
+                            f"{MAX_CHANNELS}")
+  if len(side_info) != 4 * channels:
+    raise errors.InputError(f"side information has {len(side_info)} bytes, "
+                            f"{channels} channels need {4 * channels}")
+  return struct.pack(">H", channels) + bytes(side_info) + bytes(code_map)
+
+
+def unpack_code_map_chunk(chunk):
+  """Inverse of :func:`pack_code_map_chunk`: (C, side info, code map bytes).
+
+  Raises:
+    FormatError: if C is out of range or the chunk ends inside the side info.
+  """
+  chunk = bytes(chunk)
+  if len(chunk) < 2:
+    raise errors.FormatError("code map chunk is shorter than its channel "
+                             "count")
+  (channels,) = struct.unpack(">H", chunk[:2])
+  if not 1 <= channels <= MAX_CHANNELS:
+    raise errors.FormatError(f"code map chunk declares {channels} channels, "
+                             f"outside 1 to {MAX_CHANNELS}")
+  end = 2 + 4 * channels
+  if len(chunk) <= end:
+    raise errors.FormatError(f"code map chunk has {len(chunk)} bytes, too few "
+                             f"for {channels} channels' side information and "
+                             f"a code map")
+  return channels, chunk[2:end], chunk[end:]
+
+
+def _check_layers(system, entropy_name, bits, codings, sizes, rows, columns,
+                  error):
+  """The akbari2020 layout's rules (see the module docstring)."""
+  if entropy_name:
+    raise error(f"{system} streams name no entropy model, this one names "
+                f"{entropy_name!r}")
+  if not 1 <= bits <= MAX_BITS_PER_CHANNEL:
+    raise error(f"{bits} bits per channel are outside 1 to "
+                f"{MAX_BITS_PER_CHANNEL}")
+  if not 1 <= len(codings) <= len(LAYERS):
+    raise error(f"{system} streams hold 1 or 2 chunks, not {len(codings)}")
+  limits = (max_code_map_chunk_size(rows, columns),
+            max_enhancement_chunk_size(rows, columns))
+  for t, (coding, size) in enumerate(zip(codings, sizes)):
+    if coding != LAYERS[t]:
+      raise error(f"chunk {t} of this {system} stream has coding {coding}, "
+                  f"not {LAYERS[t]} ({('code map', 'enhancement')[t]})")
+    if size > limits[t]:
+      raise error(f"chunk {t} claims {size} bytes, more than the format "
+                  f"allows")
 
 
 def pack_raw(codes):
@@ -201,14 +346,21 @@ def write(system, codec_name, codec_sha256, height, width, bits, chunks,
           entropy_name="", entropy_sha256=""):
   """The stream of ``chunks``, a list of (coding, bytes), one per iteration.
 
+  For system "akbari2020", ``bits`` is B and ``chunks`` its layers (see the
+  module docstring); the stream gets format version 2.
+
   Raises:
     InputError: if a field is out of range.
   """
   _check_size(height, width, bits, len(chunks), errors.InputError)
   rows, columns = -(-height // BLOCK), -(-width // BLOCK)
+  if system == VARIABLE_RATE_SYSTEM:
+    _check_layers(system, entropy_name, bits, [c for c, _ in chunks],
+                  [len(d) for _, d in chunks], rows, columns,
+                  errors.InputError)
   if any(c == RANGE_CODED for c, _ in chunks) and not entropy_name:
     raise errors.InputError("range-coded chunks need an entropy model")
-  head = [MAGIC, bytes([VERSION, 0]),
+  head = [MAGIC, bytes([version_of(system), 0]),
           _name_bytes(system, "system", 1, MAX_SYSTEM, "ascii"),
           _name_bytes(codec_name, "codec name", 1, MAX_NAME),
           _hash_bytes(codec_sha256, "codec weights SHA-256"),
@@ -217,6 +369,9 @@ def write(system, codec_name, codec_sha256, height, width, bits, chunks,
            if entropy_name else bytes(_HASH)),
           _SIZE.pack(height, width, bits, len(chunks))]
   for coding, data in chunks:
+    if system == VARIABLE_RATE_SYSTEM:  # Checked above.
+      head.append(_CHUNK.pack(len(data), zlib.crc32(data), coding))
+      continue
     if coding == RAW and len(data) != raw_chunk_size(rows, columns, bits):
       raise errors.InputError(f"raw chunk has {len(data)} bytes, expected "
                               f"{raw_chunk_size(rows, columns, bits)}")
@@ -275,9 +430,10 @@ def read(data, iterations=None, name="stream"):
   reader = _Reader(data, name)
   reader.take(len(MAGIC))
   version, flags = reader.take(2)
-  if version != VERSION:
+  if not VERSION <= version <= LATEST_VERSION:
     raise errors.FormatError(f"{name}: unsupported bitstream format version "
-                             f"{version} (this reader reads {VERSION})")
+                             f"{version} (this reader reads {VERSION} to "
+                             f"{LATEST_VERSION})")
   system, _ = reader.name_field("system", MAX_SYSTEM, "ascii")
   codec_name, codec_length = reader.name_field("codec name", MAX_NAME)
   codec_sha256 = reader.take(_HASH).hex()
@@ -306,7 +462,16 @@ def read(data, iterations=None, name="stream"):
   _check_size(height, width, bits, declared,
               lambda m: errors.FormatError(f"{name}: {m}"))
   rows, columns = -(-height // BLOCK), -(-width // BLOCK)
-  for t, chunk in enumerate(table):
+  if version != version_of(system):
+    raise errors.FormatError(f"{name}: format version {version} does not fit "
+                             f"system {system} (its streams are version "
+                             f"{version_of(system)})")
+  if system == VARIABLE_RATE_SYSTEM:
+    _check_layers(system, entropy_name, bits, [c.coding for c in table],
+                  [c.length for c in table], rows, columns,
+                  lambda m: errors.FormatError(f"{name}: {m}"))
+  recurrent = () if system == VARIABLE_RATE_SYSTEM else table
+  for t, chunk in enumerate(recurrent):  # The recurrent layout's rules.
     if chunk.coding not in CODINGS:
       raise errors.FormatError(f"{name}: chunk {t} has unknown coding "
                                f"{chunk.coding}")
@@ -325,7 +490,7 @@ def read(data, iterations=None, name="stream"):
                   codec_sha256=codec_sha256, entropy_name=entropy_name,
                   entropy_sha256=entropy_sha256 if entropy_name else "",
                   height=height, width=width, bits=bits, chunks=tuple(table),
-                  size=reader.offset)
+                  size=reader.offset, version=version)
 
   # Chunk boundaries, all within the file or not.
   offsets = np.cumsum([header.size] + [c.length for c in table]).tolist()

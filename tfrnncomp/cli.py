@@ -34,6 +34,39 @@ codec by name and weights hash) is a :class:`~tfrnncomp.errors.ModelError`.
 Decoding checks that the stream's codec system, name and weights hash, and
 its entropy model's hash, are the given model's, and names both if not.
 
+Trust. A code file carries only these names and hashes, never a path: the
+model is always the one the caller gives (``--model``), its entropy model the
+``entropy/`` inside it, and a file that names another is refused, never
+loaded. A SavedModel runs its own graph when loaded and called, so load only
+models from sources you trust; code files, on the other hand, may come from
+anywhere: every malformed, corrupt, truncated or forged one is a
+:class:`~tfrnncomp.errors.TfrnncompError` (``tools/fuzz_decoder.py`` checks
+this on mutated files).
+
+Resources. Decoding takes time and memory in proportion to the image size
+a file declares (about 1.2 KB of memory per pixel with the shipped model, and
+range decoding visits each 16x16 block in turn), and a small file can declare
+a large image (the range coder can code a flat image in a few bytes).
+:func:`decode_file` and :func:`decompress` therefore refuse images of more
+than ``max_pixels`` pixels (after padding to multiples of 16; default
+:data:`MAX_DECODE_PIXELS`, 4K UHD fits) with an
+:class:`~tfrnncomp.errors.InputError`, before decoding anything.
+
+Both GDN systems. :func:`load_codec` dispatches on the SavedModel's system
+(``config.json`` "system", written by :func:`tfrnncomp.export.export`, or
+``model.json``'s): the recurrent systems (Toderici et al. 2017, Islam et al.
+2021) load as a :class:`SavedCodec`, the variable-rate codec of Akbari et
+al. 2020 ("Learned Variable-Rate Image Compression with Residual Divisive
+Normalization", ICME 2020) as a :class:`SavedVariableRateCodec`, whose rate
+is B bits per channel (1..8) instead of iterations. :func:`compress`,
+:func:`decompress`, :func:`encode_file` and :func:`decode_file` take either:
+an akbari2020 stream is the container's version-2 layout (side info and the
+range-coded code map in chunk 0, the optional HEVC enhancement layer in
+chunk 1; :mod:`tfrnncomp.bitstream`), it has no ``.npz`` form, and decodes to
+one image (``image_00.png``). The decoder reads the system from the stream's
+header; a model of another system (or other weights) is a
+:class:`~tfrnncomp.errors.ModelError` naming both.
+
 TensorFlow is imported only when a model is loaded, so ``--help`` and most
 usage errors answer at once.
 """
@@ -43,7 +76,8 @@ import json
 import os
 import sys
 import tempfile
-from typing import List
+import types
+from typing import List, Optional
 
 from absl import app
 from absl import flags
@@ -56,16 +90,28 @@ from tfrnncomp import errors
 from tfrnncomp import image_io
 
 __all__ = ["run", "error_message", "DEFAULT_SYSTEM", "MAX_ITERATIONS",
-           "SavedCodec", "load_codec", "stream_chunks", "write_stream",
+           "VARIABLE_RATE_SYSTEM", "MAX_BITS_PER_CHANNEL", "model_system",
+           "SavedCodec", "SavedVariableRateCodec", "load_codec",
+           "stream_chunks", "write_stream",
            "compress", "stream_codes", "Decompressed", "decompress",
            "code_file_format", "EncodeResult", "encode_file", "DecodeResult",
-           "decode_file", "decoded_image_path"]
+           "decode_file", "decoded_image_path", "MAX_DECODE_PIXELS"]
 
 DEFAULT_SYSTEM = "toderici2017"
 """The system of a codec whose model.json and config.json name none."""
 
 MAX_ITERATIONS = 16
 """Most iterations :func:`encode_file` tries for a target bpp."""
+
+MAX_DECODE_PIXELS = 2 ** 23
+"""Default limit of the (padded) image size decoding accepts: 8.4 MP."""
+
+VARIABLE_RATE_SYSTEM = bitstream.VARIABLE_RATE_SYSTEM
+"""The system of Akbari et al. 2020's variable-rate codec, "akbari2020"."""
+
+MAX_BITS_PER_CHANNEL = bitstream.MAX_BITS_PER_CHANNEL
+"""Largest B (bits per code map channel) of an akbari2020 codec; 1 is the
+smallest."""
 
 
 # --- Running a tool. --------------------------------------------------------
@@ -94,8 +140,8 @@ def run(main):
 
   Usage errors (unknown flag, bad flag value, ``app.UsageError``) exit with
   status 2, other user errors (:class:`~tfrnncomp.errors.TfrnncompError`,
-  ``OSError``) with status 1. Other exceptions are bugs and keep their
-  traceback.
+  ``OSError``) with status 1, an interrupt (Ctrl-C) with 130. Other
+  exceptions are bugs and keep their traceback.
   """
   def parse(argv):
     try:
@@ -113,6 +159,8 @@ def run(main):
       _fail(e, 2)
     except (errors.TfrnncompError, OSError) as e:
       _fail(e, 1)
+    except KeyboardInterrupt:
+      _fail("interrupted", 130)
 
   app.run(guarded_main, flags_parser=parse)
 
@@ -232,12 +280,101 @@ class SavedCodec:
                       )["x_hat"].numpy()
 
 
+def model_system(directory):
+  """The system of the codec SavedModel in ``directory``, without loading it.
+
+  ``model.json``'s or ``config.json``'s "system"; :data:`DEFAULT_SYSTEM` if
+  neither names one or they cannot be read (:func:`load_codec` reports
+  that).
+  """
+  directory = os.fspath(directory)
+  try:
+    identity = _read_json(os.path.join(directory, "model.json"))
+    config = _read_json(os.path.join(directory, "config.json"))
+  except errors.ModelError:
+    return DEFAULT_SYSTEM
+  return str(identity.get("system") or config.get("system") or DEFAULT_SYSTEM)
+
+
+class SavedVariableRateCodec:
+  """An Akbari 2020 codec SavedModel with NumPy in and out.
+
+  The ``encode`` / ``decode`` signatures of
+  :class:`tfrnncomp.export.VariableRateModule` (Akbari et al. 2020, ICME:
+  one code map per image, quantized with B bits per channel chosen at
+  coding time).
+
+  Attributes:
+    directory: the SavedModel directory.
+    channels: C, the code map's channels (the ``decode`` signature's).
+    name, weights_sha256: the model identifier (as :class:`SavedCodec`'s).
+    system: "akbari2020".
+    entropy: None (the code map's coder needs no learned model).
+    signatures: the signatures as keyword functions, for
+      :func:`tfrnncomp.models.akbari2020_coding.compress`.
+  """
+
+  entropy = None
+  identity = SavedCodec.identity
+  describe_identity = SavedCodec.describe_identity
+  _call = SavedCodec._call  # pylint: disable=protected-access
+
+  def __init__(self, loaded, directory):
+    self._loaded = loaded
+    self.directory = directory
+    self._encode = loaded.signatures["encode"]
+    self._decode = loaded.signatures["decode"]
+    _, specs = self._decode.structured_input_signature
+    self.channels = int(specs["code_map"].shape[-1])
+    identity = _read_json(os.path.join(directory, "model.json"))
+    config = _read_json(os.path.join(directory, "config.json"))
+    self.name = str(identity.get("name") or config.get("name") or
+                    os.path.basename(os.path.normpath(directory)))
+    self.weights_sha256 = identity.get("weights_sha256")
+    if not self.weights_sha256:
+      from tfrnncomp import export  # pylint: disable=g-import-not-at-top
+      self.weights_sha256 = export.weights_hash(
+          getattr(loaded, "model_variables", loaded.variables))
+    self.system = VARIABLE_RATE_SYSTEM
+    # As the module's functions, failing with ModelError.
+    self.signatures = types.SimpleNamespace(
+        encode=lambda **inputs: self._call(self._encode, "encode", **inputs),
+        decode=lambda **inputs: self._call(self._decode, "decode", **inputs))
+
+  def encode(self, image, bits_per_channel):
+    """uint8 [H, W, 3] -> (code map, minimum, maximum).
+
+    The code map is uint8 [ceil(H/16), ceil(W/16), C] with levels in
+    [0, 2^B - 1]; minimum and maximum are float32 [C] (the side info).
+    """
+    out = self._call(self._encode, "encode",
+                     image=np.asarray(image, np.uint8),
+                     bits_per_channel=np.int32(bits_per_channel))
+    return (out["code_map"].numpy(), out["minimum"].numpy(),
+            out["maximum"].numpy())
+
+  def decode(self, code_map, minimum, maximum, bits_per_channel, height,
+             width):
+    """A code map and its side info -> uint8 [height, width, 3]."""
+    return self._call(
+        self._decode, "decode", code_map=np.asarray(code_map, np.uint8),
+        minimum=np.asarray(minimum, np.float32),
+        maximum=np.asarray(maximum, np.float32),
+        bits_per_channel=np.int32(bits_per_channel), height=np.int32(height),
+        width=np.int32(width))["x_hat"].numpy()
+
+
 def load_codec(directory):
-  """Loads the codec SavedModel in ``directory``.
+  """Loads the codec SavedModel in ``directory``, of either kind.
+
+  Returns:
+    A :class:`SavedVariableRateCodec` if its system (:func:`model_system`) is
+    "akbari2020", else a :class:`SavedCodec`.
 
   Raises:
     ModelError: if ``directory`` does not exist, is not a SavedModel, cannot
-      be loaded, or lacks the ``encode`` and ``decode`` signatures.
+      be loaded, lacks the ``encode`` and ``decode`` signatures, or has the
+      signatures of another system than its config.json says.
   """
   directory = os.fspath(directory)
   if not os.path.exists(directory):
@@ -262,11 +399,28 @@ def load_codec(directory):
   if missing:
     raise errors.ModelError(f"model {directory} is not a tfrnncomp codec (no "
                             f"{' or '.join(missing)} signature)")
+  system = model_system(directory)
+  _, specs = loaded.signatures["decode"].structured_input_signature
+  if ("code_map" in specs) != (system == VARIABLE_RATE_SYSTEM):
+    raise errors.ModelError(
+        f"model {directory} says system {system} but has the signatures of "
+        f"{'an akbari2020' if 'code_map' in specs else 'a recurrent'} codec")
+  if system == VARIABLE_RATE_SYSTEM:
+    return SavedVariableRateCodec(loaded, directory)
   return SavedCodec(loaded, directory)
 
 
+def _is_codec(model):
+  return isinstance(model, (SavedCodec, SavedVariableRateCodec))
+
+
 def _as_codec(model):
-  return model if isinstance(model, SavedCodec) else load_codec(model)
+  return model if _is_codec(model) else load_codec(model)
+
+
+def _system_of(model):
+  """A codec's system, or a directory's (without loading it)."""
+  return model.system if _is_codec(model) else model_system(model)
 
 
 # --- Bitstreams. ------------------------------------------------------------
@@ -300,10 +454,76 @@ def write_stream(codec, chunks, height, width):
       entropy_sha256=entropy.weights_sha256 if entropy else "")
 
 
-def compress(codec, image, iterations):
-  """uint8 image [H, W, 3] -> the bitstream of ``iterations`` iterations."""
-  codes = codec.encode(image, iterations)
+def compress(codec, image, rate, enhancement_quality=None):
+  """uint8 image [H, W, 3] -> its bitstream.
+
+  Args:
+    codec: a :class:`SavedCodec` or :class:`SavedVariableRateCodec`.
+    image: uint8 [H, W, 3].
+    rate: the number of iterations (recurrent systems), or B, the bits per
+      code map channel, 1 to 8 (akbari2020).
+    enhancement_quality: akbari2020 only: the HEVC quality (0 to 100) of
+      the enhancement layer, or None for none.
+
+  Raises:
+    InputError: if ``rate`` or ``enhancement_quality`` are out of range.
+  """
+  if isinstance(codec, SavedVariableRateCodec):
+    return _compress_variable_rate(codec, image, rate, enhancement_quality)
+  if enhancement_quality is not None:
+    raise errors.InputError(f"an enhancement layer is for akbari2020 codecs; "
+                            f"the model {codec.directory} is {codec.system}")
+  codes = codec.encode(image, rate)
   return write_stream(codec, stream_chunks(codec, codes), *image.shape[:2])
+
+
+def _check_bits_per_channel(bits):
+  if isinstance(bits, bool) or int(bits) != bits or not (
+      1 <= bits <= MAX_BITS_PER_CHANNEL):
+    raise errors.InputError(f"bits per channel must be an integer from 1 to "
+                            f"{MAX_BITS_PER_CHANNEL}, got {bits}")
+  return int(bits)
+
+
+def _check_enhancement_quality(quality):
+  if quality is None:
+    return None
+  if isinstance(quality, bool) or int(quality) != quality or not (
+      0 <= quality <= 100):
+    raise errors.InputError(f"the enhancement layer's HEVC quality must be "
+                            f"an integer from 0 to 100, got {quality}")
+  return int(quality)
+
+
+def _compress_variable_rate(codec, image, bits, enhancement_quality):
+  """An akbari2020 stream (:mod:`tfrnncomp.bitstream`'s version 2 layout)."""
+  from tfrnncomp.models import akbari2020_coding  # pylint: disable=g-import-not-at-top
+  bits = _check_bits_per_channel(bits)
+  quality = _check_enhancement_quality(enhancement_quality)
+  image = np.asarray(image)
+  if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+    raise errors.InputError(f"the image must be uint8 [H, W, 3], got "
+                            f"{image.dtype} {list(image.shape)}")
+  height, width = image.shape[:2]
+  padded = -(-height // bitstream.BLOCK) * -(-width // bitstream.BLOCK) * (
+      bitstream.BLOCK ** 2)
+  if padded > bitstream.MAX_PIXELS:  # The container's limit, checked early.
+    raise errors.InputError(f"{height}x{width} pixels exceed the maximum of "
+                            f"{bitstream.MAX_PIXELS}")
+  try:
+    parts = akbari2020_coding.compress(codec.signatures, image, bits,
+                                       enhancement_quality=quality)
+  except errors.TfrnncompError:
+    raise
+  except ValueError as e:  # A model whose outputs break the format.
+    raise errors.ModelError(f"{codec.directory}: {error_message(e)}"
+                            ) from None
+  chunks = [(bitstream.CODE_MAP, bitstream.pack_code_map_chunk(
+      parts.channels, parts.side_info, parts.code_map))]
+  if parts.enhancement:
+    chunks.append((bitstream.ENHANCEMENT, parts.enhancement))
+  return bitstream.write(codec.system, codec.name, codec.weights_sha256,
+                         height, width, bits, chunks)
 
 
 def _check_stream_model(codec, header, name):
@@ -314,7 +534,7 @@ def _check_stream_model(codec, header, name):
       codec.system, codec.name, codec.weights_sha256):
     raise errors.ModelError(f"{name} was made by codec {made_by}, the model "
                             f"{codec.directory} is {codec.describe_identity()}")
-  if header.bits != codec.bits:  # Only if a hash collides.
+  if not header.variable_rate and header.bits != codec.bits:  # Collisions.
     raise errors.ModelError(f"{name} has {header.bits} bits per block, the "
                             f"model {codec.directory} decodes {codec.bits}")
 
@@ -368,16 +588,80 @@ class Decompressed:
   """A decoded stream: its header, codes and reconstructions."""
 
   header: bitstream.Header
-  codes: np.ndarray  # int8 [n, h, w, K].
-  x_hat: np.ndarray  # uint8 [n, H, W, 3], after each iteration.
+  # int8 [n, h, w, K]; akbari2020: the code map, int32 [h, w, C].
+  codes: np.ndarray
+  # uint8 [n, H, W, 3], after each iteration; akbari2020: [1, H, W, 3].
+  x_hat: np.ndarray
+  # akbari2020: the code map's side info, float32 [C] each.
+  minimum: Optional[np.ndarray] = None
+  maximum: Optional[np.ndarray] = None
+  # akbari2020: the base layer's image [1, H, W, 3] (before enhancement).
+  base: Optional[np.ndarray] = None
 
 
-def decompress(codec, data, iterations=None, name="stream"):
-  """Bitstream bytes -> :class:`Decompressed` (``iterations`` or all held)."""
+def _check_decode_size(height, width, max_pixels, name):
+  """Raises InputError if a height x width image is over ``max_pixels``."""
+  rows, columns = -(-height // codes_io.BLOCK), -(-width // codes_io.BLOCK)
+  padded = rows * columns * codes_io.BLOCK ** 2
+  if max_pixels is not None and padded > max_pixels:
+    raise errors.InputError(
+        f"{name}: its {height}x{width} image ({padded} pixels padded) is "
+        f"over the decoding limit of {max_pixels} pixels")
+
+
+def decompress(codec, data, iterations=None, name="stream",
+               max_pixels=MAX_DECODE_PIXELS):
+  """Bitstream bytes -> :class:`Decompressed` (``iterations`` or all held).
+
+  An akbari2020 stream (for ``codec`` a :class:`SavedVariableRateCodec`)
+  decodes to one image; ``iterations`` then counts its layers (1: the base
+  layer without the enhancement layer).
+
+  Raises InputError if the image is over ``max_pixels`` (None: no limit).
+  """
   header, chunks = bitstream.read(data, iterations, name=name)
+  _check_decode_size(header.height, header.width, max_pixels, name)
+  if header.variable_rate or isinstance(codec, SavedVariableRateCodec):
+    return _decompress_variable_rate(codec, header, chunks, name)
   codes = stream_codes(codec, header, chunks, name)
   return Decompressed(header, codes,
                       codec.decode(codes, header.height, header.width))
+
+
+def _decompress_variable_rate(codec, header, chunks, name):
+  """An akbari2020 stream's chunks -> :class:`Decompressed` (one image)."""
+  from tfrnncomp.models import akbari2020_coding  # pylint: disable=g-import-not-at-top
+  _check_stream_model(codec, header, name)  # Names both if not its model.
+  try:
+    channels, side_info, coded = bitstream.unpack_code_map_chunk(chunks[0][1])
+  except errors.FormatError as e:
+    raise errors.FormatError(f"{name}: {e}") from None
+  if channels != codec.channels:  # Only if a hash collides.
+    raise errors.FormatError(f"{name} has a code map of {channels} channels, "
+                             f"the model {codec.directory} decodes "
+                             f"{codec.channels}")
+  minimum, maximum = akbari2020_coding.unpack_side_info(side_info, channels)
+  if not (np.isfinite(minimum).all() and np.isfinite(maximum).all()):
+    raise errors.FormatError(f"{name}: its side information is not finite")
+  try:
+    code_map = akbari2020_coding.decode_code_map(
+        coded, header.rows, header.columns, channels, header.bits)
+  except ValueError as e:
+    raise errors.FormatError(f"{name}: {error_message(e)}") from None
+  base = codec.decode(code_map, minimum, maximum, header.bits, header.height,
+                      header.width)[None]
+  x_hat = base
+  if len(chunks) > 1:
+    from tfrnncomp import enhancement  # pylint: disable=g-import-not-at-top
+    try:
+      x_hat = enhancement.decode_residual(chunks[1][1], base[0])[None]
+    except errors.TfrnncompError:
+      raise
+    except (ValueError, RuntimeError, OSError, SyntaxError) as e:
+      raise errors.FormatError(f"{name}: its enhancement layer does not "
+                               f"decode: {error_message(e)}") from None
+  return Decompressed(header, code_map, x_hat, minimum=minimum,
+                      maximum=maximum, base=base)
 
 
 # --- The tools' operations. -------------------------------------------------
@@ -401,6 +685,11 @@ class EncodeResult:
   format: str = "npz"  # "npz" or "bitstream".
   range_coded: int = 0  # Iterations range-coded (bitstream only).
   entropy_model: str = ""  # The codec's entropy model (bitstream only).
+  # akbari2020 (then ``iterations`` is 1 and ``bits`` is C * B):
+  system: str = ""
+  bits_per_channel: int = 0  # B.
+  enhancement_quality: Optional[int] = None  # None: no enhancement layer.
+  enhancement_bytes: int = 0
 
   @property
   def nominal_bpp(self):
@@ -413,6 +702,17 @@ class EncodeResult:
     return self.file_bytes * 8 / (self.height * self.width)
 
   def describe(self):
+    if self.system == VARIABLE_RATE_SYSTEM:
+      layer = (f"an HEVC enhancement layer at quality "
+               f"{self.enhancement_quality}: {self.enhancement_bytes} bytes"
+               if self.enhancement_quality is not None else
+               "no enhancement layer")
+      return (f"{self.output_codes}: akbari2020, B={self.bits_per_channel} "
+              f"bits per channel, {self.width}x{self.height} pixels, "
+              f"{self.nominal_bpp:.4f} bpp nominal ({self.bits} bits per "
+              f"16x16 block: {self.bits // self.bits_per_channel} channels x "
+              f"B), {self.file_bpp:.4f} bpp in the file ({self.file_bytes} "
+              f"bytes; bitstream, code map range-coded, {layer})")
     plural = "s" if self.iterations > 1 else ""
     if self.format == "npz":
       how = ".npz"
@@ -437,9 +737,14 @@ def _check_output_file(path, overwrite):
   if not os.path.isdir(parent):
     raise errors.InputError(f"cannot write {path}: directory {parent} does not "
                             f"exist")
-  if not os.access(parent, os.W_OK | os.X_OK):
+  # Try, rather than os.access: root passes that, yet fails on a read-only
+  # file system or an immutable directory. (An unnamed file on Linux.)
+  try:
+    with tempfile.TemporaryFile(dir=parent):
+      pass
+  except OSError as e:
     raise errors.InputError(f"cannot write {path}: directory {parent} is not "
-                            f"writable")
+                            f"writable ({e.strerror})") from None
 
 
 def _npz_bytes(codes, height, width):
@@ -451,12 +756,19 @@ def _npz_bytes(codes, height, width):
 
 
 def encode_file(model, input_image, output_codes, iterations=None,
-                overwrite=False, bpp=None):
+                overwrite=False, bpp=None, bits_per_channel=None,
+                enhancement_quality=None):
   """Encodes an image file to a code file.
 
+  An akbari2020 model takes ``bits_per_channel`` (B, 1 to 8) or ``bpp``
+  (then the largest B whose file fits), and ``enhancement_quality``, instead
+  of ``iterations``, and writes bitstreams only (see
+  :func:`_encode_variable_rate_file`).
+
   Args:
-    model: a :class:`SavedCodec`, or the directory of one (loaded after the
-      checks on the input and output, which are cheap).
+    model: a :class:`SavedCodec` or :class:`SavedVariableRateCodec`, or the
+      directory of one (loaded after the checks on the input and output,
+      which are cheap).
     input_image: any image :func:`tfrnncomp.image_io.read_image` reads.
     output_codes: the file to write: the original ``.npz`` format if the name
       ends in ``.npz`` (:mod:`tfrnncomp.codes_io`), else a bitstream
@@ -474,6 +786,15 @@ def encode_file(model, input_image, output_codes, iterations=None,
     InputError, ModelError: see :func:`~tfrnncomp.image_io.read_image` and
       :func:`load_codec`; nothing is written then.
   """
+  system = _system_of(model)
+  if system == VARIABLE_RATE_SYSTEM:
+    return _encode_variable_rate_file(model, input_image, output_codes,
+                                      iterations, overwrite, bpp,
+                                      bits_per_channel, enhancement_quality)
+  if bits_per_channel is not None or enhancement_quality is not None:
+    raise errors.InputError(
+        f"bits per channel and an enhancement layer are for akbari2020 "
+        f"models; the model {getattr(model, 'directory', model)} is {system}")
   if (iterations is None) == (bpp is None):
     raise errors.InputError("give either iterations or a target bpp")
   if iterations is not None:
@@ -523,12 +844,69 @@ def encode_file(model, input_image, output_codes, iterations=None,
       entropy_model=codec.entropy.name if chunks and codec.entropy else "")
 
 
+def _encode_variable_rate_file(model, input_image, output_codes, iterations,
+                               overwrite, bpp, bits, enhancement_quality):
+  """:func:`encode_file` with an akbari2020 model: one bitstream.
+
+  ``bits`` (B) or ``bpp``: then the largest B whose file has at most ``bpp``
+  bits per pixel of the input image (with the enhancement layer, if asked).
+  """
+  where = getattr(model, "directory", model)
+  if iterations is not None:
+    raise errors.InputError(f"iterations are for the recurrent systems; the "
+                            f"model {where} is akbari2020: give bits per "
+                            f"channel (1 to {MAX_BITS_PER_CHANNEL}) or a "
+                            f"target bpp")
+  if bits is not None and bpp is not None:
+    raise errors.InputError("give either bits per channel or a target bpp, "
+                            "not both")
+  if bits is None and bpp is None:
+    raise errors.InputError(f"give bits per channel (1 to "
+                            f"{MAX_BITS_PER_CHANNEL}) or a target bpp")
+  if bits is not None:
+    bits = _check_bits_per_channel(bits)
+  elif not bpp > 0:
+    raise errors.InputError(f"the target bpp must be positive, got {bpp}")
+  quality = _check_enhancement_quality(enhancement_quality)
+  if code_file_format(output_codes) == "npz":
+    raise errors.InputError(
+        f"{output_codes}: akbari2020 codes have no .npz form (the original "
+        f"release's format holds recurrent codes); name the output otherwise "
+        f"to write a bitstream")
+  _check_output_file(output_codes, overwrite)
+  image = image_io.read_image(input_image)
+  height, width = image.shape[:2]
+  codec = _as_codec(model)
+  if bits is not None:
+    data = compress(codec, image, bits, quality)
+  else:
+    for bits in range(MAX_BITS_PER_CHANNEL, 0, -1):
+      data = compress(codec, image, bits, quality)
+      if len(data) * 8 <= bpp * height * width:
+        break
+    else:
+      raise errors.InputError(
+          f"{input_image}: even B=1 bits per channel takes "
+          f"{len(data) * 8 / (height * width):.4f} bpp, more than the target "
+          f"{bpp:g}")
+  _, chunks = bitstream.read(data)
+  from tfrnncomp.export import write_atomic  # pylint: disable=g-import-not-at-top
+  write_atomic(output_codes, data)
+  return EncodeResult(
+      output_codes=output_codes, iterations=1, bits=codec.channels * bits,
+      height=height, width=width, file_bytes=len(data), format="bitstream",
+      system=VARIABLE_RATE_SYSTEM, bits_per_channel=bits,
+      enhancement_quality=quality,
+      enhancement_bytes=len(chunks[1][1]) if len(chunks) > 1 else 0)
+
+
 @dataclasses.dataclass(frozen=True)
 class DecodeResult:
   """What :func:`decode_file` wrote: one PNG per iteration, and the images."""
 
   paths: List[str]
   x_hat: np.ndarray  # uint8 [iterations, height, width, 3].
+  layers: str = ""  # akbari2020: what the one image was decoded from.
 
   @property
   def iterations(self):
@@ -536,6 +914,10 @@ class DecodeResult:
 
   def describe(self):
     height, width = self.x_hat.shape[1:3]
+    if self.layers:
+      return (f"{os.path.dirname(self.paths[0])}: "
+              f"{os.path.basename(self.paths[0])} ({self.layers}, "
+              f"{width}x{height} pixels)")
     names = os.path.basename(self.paths[0])
     if len(self.paths) > 1:
       names += f" ... {os.path.basename(self.paths[-1])}"
@@ -596,20 +978,28 @@ def _read_code_file(path):
 
 
 def decode_file(model, input_codes, output_directory, iterations=None,
-                overwrite=False):
+                overwrite=False, max_pixels=MAX_DECODE_PIXELS):
   """Decodes a code file to ``image_00.png`` ... in ``output_directory``.
 
+  An akbari2020 stream (its header says so) decodes to one image,
+  ``image_00.png``, with its enhancement layer if it has one; the model must
+  be the akbari2020 model that made it.
+
   Args:
-    model: a :class:`SavedCodec`, or the directory of one (loaded after the
-      checks on the input and outputs, which are cheap).
+    model: a :class:`SavedCodec` or :class:`SavedVariableRateCodec`, or the
+      directory of one (loaded after the checks on the input and outputs,
+      which are cheap).
     input_codes: a code file: a bitstream (:mod:`tfrnncomp.bitstream`, also
       one cut at an iteration boundary) or an ``.npz``
       (:mod:`tfrnncomp.codes_io`), told apart by their first bytes.
     output_directory: created if needed.
     iterations: how many iterations to decode (one PNG each); None for all
-      the file holds.
+      the file holds (and for akbari2020 streams: a number is an
+      InputError).
     overwrite: replace existing ``image_XX.png`` files. Without it, nothing is
       written if any of them exists.
+    max_pixels: refuse (InputError) images of more pixels, padded to
+      multiples of 16, before decoding anything; None for no limit.
 
   Returns:
     A :class:`DecodeResult`.
@@ -619,10 +1009,17 @@ def decode_file(model, input_codes, output_directory, iterations=None,
   """
   stream = _read_code_file(input_codes)
   if stream is not None:
+    if iterations is not None and _stream_system(stream) == (
+        VARIABLE_RATE_SYSTEM):
+      bitstream.read(stream, name=input_codes)  # Its own errors first.
+      raise errors.InputError(f"{input_codes} is an akbari2020 stream, which "
+                              f"decodes to one image: give no iteration "
+                              f"count")
     header, chunks = bitstream.read(stream, iterations, name=input_codes)
-    iterations = len(chunks)
+    _check_decode_size(header.height, header.width, max_pixels, input_codes)
+    iterations = 1 if header.variable_rate else len(chunks)
   else:
-    codes, height, width = codes_io.load_codes(input_codes)
+    codes, height, width = codes_io.load_codes(input_codes, max_pixels)
     available = codes.shape[0]
     if iterations is None:
       iterations = available
@@ -641,9 +1038,21 @@ def decode_file(model, input_codes, output_directory, iterations=None,
                                 f"it)")
 
   codec = _as_codec(model)
-  if stream is not None:
+  layers = ""
+  if stream is not None and (header.variable_rate or
+                             isinstance(codec, SavedVariableRateCodec)):
+    x_hat = _decompress_variable_rate(codec, header, chunks,
+                                      input_codes).x_hat
+    layers = (f"akbari2020, B={header.bits} bits per channel, " +
+              ("base and enhancement layers" if len(chunks) > 1 else
+               "base layer"))
+  elif stream is not None:
     codes = stream_codes(codec, header, chunks, input_codes)
     x_hat = codec.decode(codes, header.height, header.width)
+  elif isinstance(codec, SavedVariableRateCodec):
+    raise errors.ModelError(f"{input_codes} is an .npz of recurrent codes; "
+                            f"the model {codec.directory} is "
+                            f"{codec.describe_identity()}")
   else:
     bits = codes.shape[-1]
     if bits != codec.bits:
@@ -663,4 +1072,10 @@ def decode_file(model, input_codes, output_directory, iterations=None,
       except OSError:
         pass
     raise
-  return DecodeResult(paths=paths, x_hat=x_hat)
+  return DecodeResult(paths=paths, x_hat=x_hat, layers=layers)
+
+
+def _stream_system(data):
+  """The system a stream's header names, unchecked (to pick a message)."""
+  end = 7 + data[6] if len(data) > 6 else 0
+  return data[7:end].decode("ascii", "replace") if end else None

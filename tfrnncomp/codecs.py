@@ -39,7 +39,8 @@ is reported by :func:`unavailable_reason` (and ``get_codec`` raises
 later.
 
 :class:`LearnedCodec` wraps a SavedModel written by
-:func:`tfrnncomp.export.export`. Its quality is the number of iterations;
+:func:`tfrnncomp.export.export`. Its quality is the number of iterations
+(for an akbari2020 model: B, the bits per code map channel, 1 to 8);
 its sweep encodes once at the largest count and decodes once, since the
 decoder returns the reconstruction after every iteration. Its bytes are
 those of the bitstream (:mod:`tfrnncomp.bitstream`) that tools/encoder.py
@@ -397,7 +398,12 @@ def get_codec(name, qualities=None):
 
 
 class LearnedCodec(Codec):
-  """A tfrnncomp SavedModel as a codec; the quality is the iteration count."""
+  """A tfrnncomp SavedModel as a codec; the quality is the iteration count.
+
+  For an akbari2020 model (Akbari et al. 2020, config.json "system"), the
+  quality is B, the bits per code map channel (1 to 8; no enhancement
+  layer), and each point is its own encode and decode.
+  """
 
   def __init__(self, saved_model_dir, qualities=None):
     saved_model_dir = os.path.abspath(os.path.expanduser(saved_model_dir))
@@ -415,6 +421,17 @@ class LearnedCodec(Codec):
     self.directory = saved_model_dir
     self.name = os.path.basename(saved_model_dir.rstrip(os.sep))
     self.label = f"tfrnncomp {self.config.get('name', self.name)}"
+    self.variable_rate = self.config.get("system") == "akbari2020"
+    if self.variable_rate:
+      self.bits = None
+      self.default_qualities = tuple(range(1, 9))
+      super().__init__(qualities)
+      for b in self.qualities:
+        if int(b) != b or not 1 <= b <= 8:
+          raise errors.InputError(f"{self.name}: bits per channel must be "
+                                  f"integers from 1 to 8, got {b}")
+      self._model = None
+      return
     self.bits = int(self.config["bits"])
     self.default_qualities = tuple(
         range(1, int(self.config.get("iterations", 16)) + 1))
@@ -436,6 +453,13 @@ class LearnedCodec(Codec):
   @property
   def description(self):
     weights = self.identity.get("weights_sha256", "?")[:16]
+    if self.variable_rate:
+      return (f"tfrnncomp SavedModel {self.name} (akbari2020, "
+              f"{self.config.get('code_channels')} code map channels, weights "
+              f"sha256 {weights}); quality = bits per channel B; bytes = the "
+              f"bitstream tools/encoder.py --bits_per_channel=B writes (side "
+              f"info and the range-coded code map, no enhancement layer), "
+              f"reconstructions decoded from those bytes")
     entropy = ("range-coded with its entropy model "
                f"{self.model.entropy.name}" if self.model.entropy is not None
                else "raw bits, no entropy model")
@@ -461,7 +485,11 @@ class LearnedCodec(Codec):
     The stream of t iterations is the first t chunks of that of T (the
     entropy model of iteration t sees only iterations <= t), so each point's
     bytes are exactly what ``tools/encoder.py --iteration t-1`` writes.
+    (An akbari2020 model codes each quality on its own.)
     """
+    if self.variable_rate:
+      yield from super().sweep(image, qualities)
+      return
     from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
     image = _check_image(image)
     qualities = [int(t) for t in (self.qualities if qualities is None

@@ -24,6 +24,15 @@ The variable-rate codec (Akbari 2020): a :class:`VariableRateModule` with
   width: int32 [])`` -> ``{"x_hat": uint8 [height, width, 3]}``;
 - ``serving_default``: the same as ``encode``.
 
+For TensorFlow Serving, :func:`export_for_serving` (a model) and
+:func:`copy_for_serving` (an exported directory, with its entropy model)
+write the same directory as version ``VERSION`` of model ``NAME`` under a
+serving base directory, ``BASE/NAME/VERSION/`` with ``saved_model.pb`` and
+``variables/`` directly in it: the layout TF Serving's file-system source
+polls (``--model_base_path=BASE/NAME``; it serves the highest version, and
+ignores names that are not numbers, so the ``.tmp-*`` directory a write goes
+through is never loaded half-written).
+
 The resolved config is written beside it as ``config.json`` (with its
 ``"system"``), with ``model.json`` giving the model identifier (name and a
 SHA-256 of the weights) that bitstreams record.
@@ -39,6 +48,7 @@ signatures and nothing else. (``tfc.GDN`` itself cannot be traced in a
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -46,12 +56,60 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = ["CodecModule", "VariableRateModule", "make_module", "export",
-           "restore_weights", "weights_hash", "write_atomic", "load_config"]
+           "restore_weights", "weights_hash", "write_atomic", "load_config",
+           "next_version", "export_for_serving", "copy_for_serving"]
+
+
+_AT_FDCWD = -100
+_AT_SYMLINK_FOLLOW = 0x400
+
+
+def _write_unnamed(directory, data):
+  """Writes ``data`` to a nameless file in ``directory``; returns a name.
+
+  Linux: the file is opened with ``O_TMPFILE`` (it has no name while it is
+  written, so a process killed meanwhile, even by SIGKILL, leaves nothing
+  behind) and linked to a hidden ``.tmp-*`` name once complete. Returns None
+  where that is not supported (then nothing was written).
+  """
+  if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+    return None
+  try:
+    fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+  except OSError:
+    return None  # Unsupported file system; mkstemp reports real errors.
+  import ctypes  # pylint: disable=g-import-not-at-top
+  with os.fdopen(fd, "wb") as f:
+    f.write(data)
+    f.flush()
+    tmp = os.path.join(directory, f".tmp-{os.urandom(8).hex()}")
+    # link("/proc/self/fd/N") would link the symlink: linkat follows it.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.linkat(_AT_FDCWD, f"/proc/self/fd/{fd}".encode(), _AT_FDCWD,
+                   os.fsencode(tmp), _AT_SYMLINK_FOLLOW) != 0:
+      return None
+  return tmp
 
 
 def write_atomic(path, data):
-  """Writes bytes to ``path`` through a temporary file and a rename."""
+  """Writes bytes to ``path`` through a temporary file and a rename.
+
+  ``path`` never holds a partial file: it keeps its old content (or does not
+  exist) until the new one is complete. On Linux the data are written to a
+  nameless file (``O_TMPFILE``) that is named and renamed only when complete,
+  so even a SIGKILL leaves no temporary file; elsewhere a hidden ``.tmp-*``
+  file is used, removed on any exception (only a SIGKILL can leave it).
+  """
   directory = os.path.dirname(os.path.abspath(path))
+  tmp = _write_unnamed(directory, data)
+  if tmp is not None:
+    try:
+      os.replace(tmp, path)
+    except BaseException:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+      raise
+    return
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
   try:
     with os.fdopen(fd, "wb") as f:
@@ -203,3 +261,108 @@ def restore_weights(model, directory):
                        f"{value.shape}, expected {target.shape}")
     target.assign(value)
   return model
+
+
+# --- TensorFlow Serving layout. ---------------------------------------------
+
+_SERVING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def _serving_model_dir(base_dir, name):
+  if not isinstance(name, str) or not _SERVING_NAME.fullmatch(name):
+    raise ValueError(f"invalid serving model name {name!r}: use letters, "
+                     f"digits, '_', '.', '-' (it is part of the URL)")
+  return os.path.join(os.path.abspath(base_dir), name)
+
+
+def next_version(model_dir):
+  """1 + the highest version directory (a decimal name) in ``model_dir``.
+
+  1 if there is none (or ``model_dir`` does not exist). TF Serving takes the
+  names of the subdirectories that are whole numbers as versions.
+  """
+  try:
+    names = os.listdir(model_dir)
+  except FileNotFoundError:
+    return 1
+  versions = [int(n) for n in names if n.isdigit() and
+              os.path.isdir(os.path.join(model_dir, n))]
+  return max(versions, default=0) + 1
+
+
+def _version_directory(base_dir, name, version):
+  model_dir = _serving_model_dir(base_dir, name)
+  if version is None:
+    version = next_version(model_dir)
+  version = int(version)
+  if not 1 <= version < 2 ** 63:
+    raise ValueError(f"serving version must be a positive integer, got "
+                     f"{version}")
+  directory = os.path.join(model_dir, str(version))
+  if os.path.exists(directory):
+    # Versions are immutable: a server may have loaded this one.
+    raise FileExistsError(f"{directory} exists: version {version} of "
+                          f"{name} is taken (give another version or none "
+                          f"for the next free one)")
+  return directory
+
+
+def export_for_serving(model, base_dir, name, version=None):
+  """Exports ``model`` as version ``version`` of ``name`` for TF Serving.
+
+  Writes ``base_dir/name/version/`` (see the module docstring) atomically, as
+  :func:`export` does, with ``config.json`` and ``model.json`` beside
+  ``saved_model.pb``.
+
+  Args:
+    model: the in-memory codec.
+    base_dir: the serving base directory (created if needed).
+    name: the serving model name, used in the URLs (``/v1/models/NAME``).
+    version: a positive integer, or None for :func:`next_version`.
+
+  Returns:
+    ``(directory, identity)``: the version directory and the ``model.json``
+    dict.
+
+  Raises:
+    ValueError: on a bad name or version.
+    FileExistsError: if that version exists.
+  """
+  directory = _version_directory(base_dir, name, version)
+  return directory, export(model, directory)
+
+
+def copy_for_serving(source, base_dir, name, version=None):
+  """Copies an exported codec directory to ``base_dir/name/version/``.
+
+  The whole directory is copied (atomically, through a ``.tmp-*`` directory
+  and a rename), its ``entropy/`` model included: TF Serving loads only the
+  codec SavedModel at the top and ignores the rest, and a client can use the
+  same directory for the entropy model and the model identifier
+  (:mod:`tfrnncomp.serving`).
+
+  Returns:
+    The version directory.
+
+  Raises:
+    ValueError: on a bad name or version, or a ``source`` that is not a
+      SavedModel directory.
+    FileExistsError: if that version exists.
+  """
+  if not os.path.isfile(os.path.join(source, "saved_model.pb")):
+    raise ValueError(f"{source} is not a SavedModel directory (no "
+                     f"saved_model.pb)")
+  directory = _version_directory(base_dir, name, version)
+  parent = os.path.dirname(directory)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
+  try:
+    staged = os.path.join(tmp, "copy")
+    shutil.copytree(source, staged, ignore=shutil.ignore_patterns(".tmp-*"))
+    umask = os.umask(0)  # copytree keeps modes; the new top gets the usual.
+    os.umask(umask)
+    os.chmod(staged, 0o777 & ~umask)
+    os.replace(staged, directory)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+  return directory

@@ -12,6 +12,8 @@ what bpp and PSNR are measured on) is well defined:
    mode for some 16-bit PNGs and TIFFs) from [0, 65535] by ``round(v / 257)``;
    float ``F`` from [0, 1] by ``round(255 v)``; values out of range are
    clipped.
+   16-bit *color* (48- and 64-bit PNGs) Pillow itself reads as 8-bit
+   ``RGB``/``RGBA``, keeping the high byte of each sample (``v // 256``).
 3. Palette images (``P``) are expanded to RGB, or to RGBA first if the palette
    has a transparent entry (``transparency`` in ``info``).
 4. Alpha (``RGBA``, ``LA``, ``PA``, premultiplied ``RGBa``/``La``, transparent
@@ -27,7 +29,11 @@ Anything that is not a readable image raises
 a missing path, a directory, an empty, corrupt, truncated or foreign file, a
 decompression bomb (Pillow's ``DecompressionBombWarning`` is an error here,
 i.e. more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels), or more than
-:data:`MAX_PIXELS` pixels.
+:data:`MAX_PIXELS` pixels. Sizes are checked from the file's header, before
+any pixel is decoded, so huge declared dimensions cost nothing. A file cut
+short of its pixel data is an error (Pillow's ``LOAD_TRUNCATED_IMAGES`` is
+left off): a JPEG even if only its end marker is missing, while a PNG whose
+pixel data are complete reads without its final ``IEND`` chunk.
 
 :func:`write_png` writes a uint8 ``[H, W, 3]`` array as an 8-bit RGB PNG,
 atomically (a temporary file renamed into place).

@@ -46,6 +46,7 @@ from tfrnncomp import metrics
 __all__ = ["Curve", "curve_from_result", "load_results", "load_tfc",
            "load_compressai", "load_islam2021", "load_references",
            "DEFAULT_REFERENCES", "bd_rate", "curve_bd_rate", "bd_rate_table",
+           "quality_at", "rate_table",
            "plot_rd", "plot_crops", "crop_comparison", "write_report"]
 
 DEFAULT_REFERENCES = ("tfc/toderici-2017-cvpr", "tfc/johnston-2017-cvpr",
@@ -384,6 +385,41 @@ def crop_comparison(codecs, image, path, box, target_bpp=0.25, title=None):
   return shown
 
 
+def quality_at(curve, metric, bpp):
+  """``curve``'s quality at ``bpp``, interpolated linearly in log(bpp).
+
+  ``metric`` is "psnr" or "ms_ssim" (linear). None outside the measured
+  rates (no extrapolation) or if the curve lacks the metric.
+  """
+  points = curve.psnr if metric == "psnr" else curve.ms_ssim
+  if points is None:
+    return None
+  rates, values = points
+  if not rates[0] <= bpp <= rates[-1]:
+    return None
+  return float(np.interp(np.log(bpp), np.log(rates), values))
+
+
+def rate_table(curves: Sequence[Curve], rates=(0.125, 0.25, 0.5, 1.0, 2.0)):
+  """Markdown table of PSNR (dB) and MS-SSIM of each curve at ``rates``.
+
+  Values are interpolated linearly in log(bpp) between measured points
+  (:func:`quality_at`); "-" where a curve does not cover a rate.
+  """
+  lines = ["| Codec | " + " | ".join(f"PSNR @{r:g}" for r in rates) + " | "
+           + " | ".join(f"MS-SSIM @{r:g}" for r in rates) + " |",
+           "|---|" + "---:|" * (2 * len(rates))]
+  for curve in curves:
+    cells = []
+    for metric, fmt in (("psnr", "{:.2f}"), ("ms_ssim", "{:.4f}")):
+      for r in rates:
+        value = quality_at(curve, metric, r)
+        cells.append("-" if value is None else fmt.format(value))
+    label = curve.label + (" (published)" if curve.published else "")
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def write_report(results_dir, reference_dir=None, output_dir=None,
                  references=DEFAULT_REFERENCES, dataset="kodak"):
   """Writes ``psnr.png``, ``ms_ssim.png`` and ``bd_rate.md``.
@@ -433,5 +469,14 @@ def write_report(results_dir, reference_dir=None, output_dir=None,
     lines.append("No JPEG or HEVC result to use as an anchor.\n")
   path = os.path.join(output_dir, "bd_rate.md")
   evaluation.write_atomic_text(path, "\n".join(lines))
+  paths.append(path)
+  table = [f"# Quality at fixed rates on {dataset}", "",
+           "PSNR (dB) and MS-SSIM (RGB, linear) averaged per image, "
+           "interpolated linearly in log(bpp) between each codec's measured "
+           "points ('-': outside them). Our bpp counts the bytes actually "
+           "written; the published Toderici 2017 and Islam 2021 curves are at "
+           "nominal rates.", "", rate_table(curves)]
+  path = os.path.join(output_dir, "rates.md")
+  evaluation.write_atomic_text(path, "\n".join(table))
   paths.append(path)
   return paths

@@ -17,10 +17,25 @@ record the input size). A bitstream decodes only with the codec (and entropy
 model) that made it: the header's codec name and weights hash must be
 --model's.
 
+A bitstream of an Akbari et al. 2020 model (the header's system
+"akbari2020", tfrnncomp/models/akbari2020.py) decodes to one image,
+image_00.png: its code map at the B bits per channel the stream records,
+plus its HEVC enhancement layer if it has one (--iteration must stay -1).
+The header names the system, so --model must be that akbari2020 model: a
+model of another system, or other weights, is an error naming both.
+
 Nothing is written if any image_XX.png to be written exists, unless
 --overwrite. Errors (also a corrupt or truncated file, caught by the
 bitstream's CRCs) print one line "decoder.py: error: ..." and exit non-zero;
 no partial output is left.
+
+Untrusted input. A code file names its model but never a path: the model is
+always --model (a SavedModel runs its graph: use only models you trust),
+and a file made by another model is refused. Any file, however malformed,
+ends in decoded images or one line of error (tools/fuzz_decoder.py checks
+this). A small file can declare a large image, and decoding takes time and
+memory in proportion to it, so images over --max_pixels (after padding to
+multiples of 16) are refused before anything is decoded.
 """
 
 import os
@@ -48,7 +63,7 @@ flags.DEFINE_string("input_codes", None, "Bitstream or .npz code file "
 flags.DEFINE_integer("iteration", -1, "Last iteration to decode: k writes "
                      "image_00.png ... image_kk.png (k+1 images, an error if "
                      "the file holds fewer iterations); -1 decodes all the "
-                     "file holds.")
+                     "file holds (akbari2020 streams: -1 only, one image).")
 flags.DEFINE_string("output_directory", None, "Directory for the PNGs "
                     "(required); created if needed.")
 flags.DEFINE_string("model", DEFAULT_MODEL, "Codec SavedModel directory, as "
@@ -56,6 +71,10 @@ flags.DEFINE_string("model", DEFAULT_MODEL, "Codec SavedModel directory, as "
                     "bitstream; for an .npz, its bits per block must match.")
 flags.DEFINE_boolean("overwrite", False, "Replace existing image_XX.png "
                      "files in --output_directory.")
+flags.DEFINE_integer("max_pixels", cli.MAX_DECODE_PIXELS, "Refuse files whose "
+                     "image has more pixels (padded to multiples of 16); "
+                     "decoding needs about 1.2 KB of memory per pixel with "
+                     "the shipped model.", lower_bound=1)
 
 
 def main(argv):
@@ -71,7 +90,8 @@ def main(argv):
   iterations = None if FLAGS.iteration == -1 else FLAGS.iteration + 1
   result = cli.decode_file(FLAGS.model, FLAGS.input_codes,
                            FLAGS.output_directory, iterations,
-                           overwrite=FLAGS.overwrite)
+                           overwrite=FLAGS.overwrite,
+                           max_pixels=FLAGS.max_pixels)
   print(result.describe())
   return 0
 

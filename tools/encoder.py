@@ -23,11 +23,29 @@ encoder.py, plus --bpp and --overwrite. The output format follows the name:
 The rate: --iteration=k codes k+1 iterations (each adds bits/256 bpp before
 entropy coding: 1/8 bpp with the paper's 32 bits per 16x16 block); or
 --bpp=B codes the most iterations (up to 16) whose file has at most B bits per
-pixel of the input image (file bytes * 8 / pixels). Any image Pillow reads is
+pixel of the input image (file bytes * 8 / pixels).
+
+An Akbari et al. 2020 model (config.json "system": "akbari2020"; ICME 2020,
+tfrnncomp/models/akbari2020.py) is variable-rate instead of iterative:
+
+  python tools/encoder.py --input_image=kodim23.png --output_codes=k.rnc \
+      --model=savedmodels/akbari2020 --bits_per_channel=4
+  python tools/encoder.py --input_image=kodim23.png --output_codes=k.rnc \
+      --model=savedmodels/akbari2020 --bpp=0.5 --enhancement_quality=40
+
+--bits_per_channel=B (1 to 8, default 8) quantizes its code map with B bits
+per channel (--iteration is an error for it); --bpp instead picks the largest
+B whose file fits. --enhancement_quality=Q adds the residual coded by HEVC at
+quality Q (0 to 100) as an enhancement layer (the paper's BPG layer); "none",
+the default, adds none. The output is always a bitstream (format version 2,
+see tfrnncomp/bitstream.py; an .npz name is an error) recording the system,
+so tools/decoder.py picks the right decoder. Any image Pillow reads is
 accepted and converted to 8-bit RGB (see tfrnncomp/image_io.py). Prints one
 line: the output file, the iterations, the nominal bpp (iterations * bits /
 256) and the bpp of the file. Errors print one line "encoder.py: error: ..."
-and exit non-zero; nothing is written then.
+and exit non-zero; nothing is written then. The output goes to a temporary
+file (nameless on Linux) renamed into place when complete, so an
+interrupted run (Ctrl-C: exit 130; even kill -9) never leaves a partial file.
 """
 
 import os
@@ -57,15 +75,57 @@ flags.DEFINE_integer("iteration", MAX_ITERATION, "Quality level, 0 to 15: "
                      "codes iteration+1 iterations, each adding bits/256 bpp "
                      "before entropy coding (1/8 bpp for the 32-bit models).")
 flags.DEFINE_float("bpp", None, "Instead of --iteration: a target rate; codes "
-                   "the most iterations whose file has at most this many bits "
+                   "the most iterations (akbari2020 models: the largest "
+                   "--bits_per_channel) whose file has at most this many bits "
                    "per pixel.")
 flags.DEFINE_string("output_codes", None, "File to write (required): the "
                     "original .npz code file if the name ends in .npz, else a "
                     "bitstream. Its directory must exist.")
 flags.DEFINE_string("model", DEFAULT_MODEL, "Codec SavedModel directory, as "
-                    "written by tfrnncomp.export.")
+                    "written by tfrnncomp.export (a recurrent or an akbari2020 "
+                    "model: its config.json says which).")
 flags.DEFINE_boolean("overwrite", False, "Replace --output_codes if it "
                      "exists.")
+flags.DEFINE_integer("bits_per_channel", None, "akbari2020 models only: B, "
+                     "the bits per code map channel, 1 to 8 (default 8; or "
+                     "--bpp).")
+flags.DEFINE_string("enhancement_quality", "none", "akbari2020 models only: "
+                    "HEVC quality (0 to 100) of the enhancement layer, or "
+                    "'none' for none.")
+
+DEFAULT_BITS_PER_CHANNEL = 8
+
+
+def _variable_rate(system):
+  """The encode_file arguments of an akbari2020 model, from the flags."""
+  if FLAGS["iteration"].present:
+    raise app.UsageError(f"--iteration is for the recurrent systems; --model "
+                         f"{FLAGS.model} is {system}: give --bits_per_channel "
+                         f"(1 to {cli.MAX_BITS_PER_CHANNEL}) or --bpp")
+  bits = FLAGS.bits_per_channel
+  if FLAGS.bpp is not None:
+    if bits is not None:
+      raise app.UsageError("give --bits_per_channel or --bpp, not both")
+    if not FLAGS.bpp > 0:
+      raise app.UsageError(f"--bpp must be positive, got {FLAGS.bpp}")
+  elif bits is None:
+    bits = DEFAULT_BITS_PER_CHANNEL
+  if bits is not None and not 1 <= bits <= cli.MAX_BITS_PER_CHANNEL:
+    raise app.UsageError(f"--bits_per_channel must be between 1 and "
+                         f"{cli.MAX_BITS_PER_CHANNEL}, got {bits}")
+  quality = FLAGS.enhancement_quality.strip().lower()
+  if quality == "none":
+    quality = None
+  else:
+    try:
+      quality = int(quality)
+    except ValueError:
+      quality = -1
+    if not 0 <= quality <= 100:
+      raise app.UsageError(f"--enhancement_quality must be 'none' or between "
+                           f"0 and 100, got {FLAGS.enhancement_quality!r}")
+  return {"bpp": FLAGS.bpp, "bits_per_channel": bits,
+          "enhancement_quality": quality}
 
 
 def main(argv):
@@ -74,6 +134,17 @@ def main(argv):
   for name in ("input_image", "output_codes"):
     if not FLAGS[name].value:
       raise app.UsageError(f"--{name} is required")
+  system = cli.model_system(FLAGS.model)  # Reads config.json only.
+  if system == cli.VARIABLE_RATE_SYSTEM:
+    result = cli.encode_file(FLAGS.model, FLAGS.input_image,
+                             FLAGS.output_codes, overwrite=FLAGS.overwrite,
+                             **_variable_rate(system))
+    print(result.describe())
+    return 0
+  for name in ("bits_per_channel", "enhancement_quality"):
+    if FLAGS[name].present:
+      raise app.UsageError(f"--{name} is for akbari2020 models; --model "
+                           f"{FLAGS.model} is {system}")
   if not 0 <= FLAGS.iteration <= MAX_ITERATION:
     raise app.UsageError(f"--iteration must be between 0 and {MAX_ITERATION}, "
                          f"got {FLAGS.iteration}")
