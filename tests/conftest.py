@@ -13,7 +13,7 @@ def _export_tiny(tmp_path_factory, name, overrides=None, preset="tiny"):
   from tfrnncomp import config
   from tfrnncomp import export
   from tfrnncomp import models
-  tf.random.set_seed(0)
+  tf.keras.utils.set_random_seed(0)
   model = models.build_model(config.resolve(preset, overrides))
   directory = str(tmp_path_factory.mktemp("savedmodels") / name)
   export.export(model, directory)

@@ -241,6 +241,8 @@ ERRORS = [
     ("encoder", ["--bits_per_channel=2", "--bpp=1"], "not both", 2),
     ("encoder", ["--enhancement_quality=best"], "--enhancement_quality must "
      "be 'none' or between 0 and 100", 2),
+    ("encoder", ["--bits_per_channel=2", "--entropy_coding=off"],
+     "--entropy_coding is for recurrent models", 2),
     ("encoder", ["--output_codes=c.npz"], "akbari2020 codes have no .npz "
      "form", 1),
     ("encoder", ["--bits_per_channel=2", "--model=RECURRENT"],

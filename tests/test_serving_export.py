@@ -27,7 +27,7 @@ def model():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfrnncomp import config  # pylint: disable=g-import-not-at-top
   from tfrnncomp import models  # pylint: disable=g-import-not-at-top
-  tf.random.set_seed(0)
+  tf.keras.utils.set_random_seed(0)
   return models.build_model(config.resolve("tiny"))
 
 

@@ -86,7 +86,7 @@ def test_default_model_entropy_coding_saves_bits_losslessly(codec, crops):
   for x in crops:
     codes = codec.encode(x, 4)
     raw = bitstream.raw_chunk_size(*codes.shape[1:])
-    coded = cli.stream_chunks(codec, codes, always_range_code=True)
+    coded = cli.stream_chunks(codec, codes, entropy_coding="always")
     assert all(coding == bitstream.RANGE_CODED for coding, _ in coded)
     data = cli.write_stream(codec, coded, *x.shape[:2])
     decoded = cli.decompress(codec, data)
@@ -99,4 +99,4 @@ def test_default_model_entropy_coding_saves_bits_losslessly(codec, crops):
     assert all(len(c) <= raw for _, c in chosen)
   # On the smooth crop, every iteration's range coding beats the raw bits.
   assert all(len(c) < raw for _, c in cli.stream_chunks(
-      codec, codec.encode(crops[0], 4), always_range_code=True))
+      codec, codec.encode(crops[0], 4), entropy_coding="always"))

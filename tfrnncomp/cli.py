@@ -426,21 +426,44 @@ def _system_of(model):
 # --- Bitstreams. ------------------------------------------------------------
 
 
-def stream_chunks(codec, codes, always_range_code=False):
+ENTROPY_CODING = ("auto", "always", "off")
+
+
+def stream_chunks(codec, codes, entropy_coding="auto"):
   """The chunks of codes [T, h, w, K]: list of (coding, bytes), one each.
 
-  Each iteration is range-coded with the codec's entropy model when it has
-  one and the result is smaller than the raw bits (or ``always_range_code``),
-  else stored raw.
+  ``entropy_coding`` (one of :data:`ENTROPY_CODING`) chooses each chunk's
+  coding when the codec has an entropy model:
+
+  - ``"auto"`` (the default): range-coded if that is smaller than the raw
+    bits, else raw, so a chunk never exceeds its raw size;
+  - ``"always"``: range-coded (for diagnostics: the coder on every chunk);
+  - ``"off"``: raw, without running the entropy model (fast encoding; the
+    stream then needs no entropy model to decode).
+
+  Without an entropy model every chunk is raw, and ``"always"`` is an error.
+
+  Raises:
+    InputError: for an unknown ``entropy_coding``, or ``"always"`` with a
+      codec without an entropy model.
   """
+  if entropy_coding not in ENTROPY_CODING:
+    raise errors.InputError(
+        f"entropy coding must be one of {', '.join(ENTROPY_CODING)}, got "
+        f"{entropy_coding!r}")
   codes = np.asarray(codes, np.int8)
   raw = [bitstream.pack_raw(c) for c in codes]
   entropy = codec.entropy
-  if entropy is None:
+  if entropy is None and entropy_coding == "always":
+    raise errors.InputError(
+        f"entropy coding 'always' needs an entropy model; the model "
+        f"{getattr(codec, 'directory', codec)} has none")
+  if entropy is None or entropy_coding == "off":
     return [(bitstream.RAW, r) for r in raw]
   coded = entropy.compress(codes)
   return [(bitstream.RANGE_CODED, c)
-          if len(c) < len(r) or always_range_code else (bitstream.RAW, r)
+          if len(c) < len(r) or entropy_coding == "always"
+          else (bitstream.RAW, r)
           for c, r in zip(coded, raw)]
 
 
@@ -685,6 +708,7 @@ class EncodeResult:
   format: str = "npz"  # "npz" or "bitstream".
   range_coded: int = 0  # Iterations range-coded (bitstream only).
   entropy_model: str = ""  # The codec's entropy model (bitstream only).
+  entropy_coding: str = "auto"  # See stream_chunks.
   # akbari2020 (then ``iterations`` is 1 and ``bits`` is C * B):
   system: str = ""
   bits_per_channel: int = 0  # B.
@@ -716,6 +740,8 @@ class EncodeResult:
     plural = "s" if self.iterations > 1 else ""
     if self.format == "npz":
       how = ".npz"
+    elif self.entropy_coding == "off":
+      how = "bitstream, raw bits: entropy coding off"
     elif not self.entropy_model:
       how = "bitstream, raw bits: the model has no entropy model"
     else:
@@ -757,7 +783,7 @@ def _npz_bytes(codes, height, width):
 
 def encode_file(model, input_image, output_codes, iterations=None,
                 overwrite=False, bpp=None, bits_per_channel=None,
-                enhancement_quality=None):
+                enhancement_quality=None, entropy_coding="auto"):
   """Encodes an image file to a code file.
 
   An akbari2020 model takes ``bits_per_channel`` (B, 1 to 8) or ``bpp``
@@ -778,6 +804,9 @@ def encode_file(model, input_image, output_codes, iterations=None,
     bpp: instead of ``iterations``, a target: the most iterations (up to
       :data:`MAX_ITERATIONS`) whose file has at most ``bpp`` bits per pixel
       of the input image.
+    entropy_coding: for a bitstream of a recurrent model, how its iterations
+      are coded: ``"auto"``, ``"always"`` or ``"off"`` (see
+      :func:`stream_chunks`). akbari2020 models take ``"auto"`` only.
 
   Returns:
     An :class:`EncodeResult`.
@@ -786,8 +815,16 @@ def encode_file(model, input_image, output_codes, iterations=None,
     InputError, ModelError: see :func:`~tfrnncomp.image_io.read_image` and
       :func:`load_codec`; nothing is written then.
   """
+  if entropy_coding not in ENTROPY_CODING:
+    raise errors.InputError(
+        f"entropy coding must be one of {', '.join(ENTROPY_CODING)}, got "
+        f"{entropy_coding!r}")
   system = _system_of(model)
   if system == VARIABLE_RATE_SYSTEM:
+    if entropy_coding != "auto":
+      raise errors.InputError(
+          f"entropy coding {entropy_coding!r} is for recurrent models; an "
+          f"akbari2020 code map is always range coded")
     return _encode_variable_rate_file(model, input_image, output_codes,
                                       iterations, overwrite, bpp,
                                       bits_per_channel, enhancement_quality)
@@ -819,7 +856,7 @@ def encode_file(model, input_image, output_codes, iterations=None,
              for t in range(1, len(codes) + 1)}
     chunks = None
   else:
-    chunks = stream_chunks(codec, codes)
+    chunks = stream_chunks(codec, codes, entropy_coding=entropy_coding)
     files = {t: lambda t=t: write_stream(codec, chunks[:t], height, width)
              for t in range(1, len(codes) + 1)}
   if iterations is None:
@@ -841,7 +878,9 @@ def encode_file(model, input_image, output_codes, iterations=None,
       output_codes=output_codes, iterations=iterations, bits=codec.bits,
       height=height, width=width, file_bytes=len(data), format=fmt,
       range_coded=range_coded,
-      entropy_model=codec.entropy.name if chunks and codec.entropy else "")
+      entropy_model=(codec.entropy.name if chunks and codec.entropy and
+                     entropy_coding != "off" else ""),
+      entropy_coding=entropy_coding)
 
 
 def _encode_variable_rate_file(model, input_image, output_codes, iterations,

@@ -164,7 +164,9 @@ def make_seeds(codec, sizes=((17, 33), (48, 64)), iterations=3):
       seeds.append(Seed(f"s{i}", cli.compress(codec, image, iterations)))
       continue
     codes = codec.encode(image, iterations)
-    chunks = cli.stream_chunks(codec, codes)
+    # Every chunk range-coded, so that the seeds reach the range decoder.
+    chunks = cli.stream_chunks(
+        codec, codes, "always" if codec.entropy is not None else "auto")
     seeds.append(Seed(f"s{i}", cli.write_stream(codec, chunks, height, width)))
     buffer = io.BytesIO()
     np.savez_compressed(

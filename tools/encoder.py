@@ -86,6 +86,11 @@ flags.DEFINE_string("model", DEFAULT_MODEL, "Codec SavedModel directory, as "
                     "model: its config.json says which).")
 flags.DEFINE_boolean("overwrite", False, "Replace --output_codes if it "
                      "exists.")
+flags.DEFINE_enum("entropy_coding", "auto", list(cli.ENTROPY_CODING),
+                  "Bitstreams of recurrent models with an entropy model: "
+                  "'auto' range-codes each iteration when that is smaller "
+                  "than its raw bits; 'always' range-codes every iteration; "
+                  "'off' stores raw bits and skips the (slow) entropy model.")
 flags.DEFINE_integer("bits_per_channel", None, "akbari2020 models only: B, "
                      "the bits per code map channel, 1 to 8 (default 8; or "
                      "--bpp).")
@@ -136,6 +141,10 @@ def main(argv):
       raise app.UsageError(f"--{name} is required")
   system = cli.model_system(FLAGS.model)  # Reads config.json only.
   if system == cli.VARIABLE_RATE_SYSTEM:
+    if FLAGS["entropy_coding"].present:
+      raise app.UsageError(f"--entropy_coding is for recurrent models; "
+                           f"--model {FLAGS.model} is {system}, whose code "
+                           f"map is always range coded")
     result = cli.encode_file(FLAGS.model, FLAGS.input_image,
                              FLAGS.output_codes, overwrite=FLAGS.overwrite,
                              **_variable_rate(system))
@@ -157,7 +166,8 @@ def main(argv):
   else:
     iterations = FLAGS.iteration + 1
   result = cli.encode_file(FLAGS.model, FLAGS.input_image, FLAGS.output_codes,
-                           iterations, overwrite=FLAGS.overwrite, bpp=FLAGS.bpp)
+                           iterations, overwrite=FLAGS.overwrite, bpp=FLAGS.bpp,
+                           entropy_coding=FLAGS.entropy_coding)
   print(result.describe())
   return 0
 
