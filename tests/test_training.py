@@ -46,7 +46,7 @@ def image_dir(tmp_path_factory):
 def trained(image_dir, tmp_path_factory):
   train_dir = str(tmp_path_factory.mktemp("run"))
   lines = []
-  tf.random.set_seed(0)
+  tf.keras.utils.set_random_seed(0)
   # 6 iterations unrolled, 4 tested: in a short run the last unrolled
   # iteration is the least trained (its output enters one loss term only).
   tc = training.TrainConfig(steps=300, batch_size=8, patch_size=32,

@@ -182,6 +182,26 @@ def _read_json(path):
   return value
 
 
+def _read_identity(loaded, directory, default_system):
+  """(name, weights_sha256, system) of a codec SavedModel.
+
+  From ``model.json``, then ``config.json``, then the directory's name; the
+  hash is computed from the variables if ``model.json`` lacks it.
+  """
+  identity = _read_json(os.path.join(directory, "model.json"))
+  config = _read_json(os.path.join(directory, "config.json"))
+  name = str(identity.get("name") or config.get("name") or
+             os.path.basename(os.path.normpath(directory)))
+  weights_sha256 = identity.get("weights_sha256")
+  if not weights_sha256:
+    from tfrnncomp import export  # pylint: disable=g-import-not-at-top
+    weights_sha256 = export.weights_hash(
+        getattr(loaded, "model_variables", loaded.variables))
+  system = str(identity.get("system") or config.get("system") or
+               default_system)
+  return name, weights_sha256, system
+
+
 class SavedCodec:
   """A codec SavedModel (see :mod:`tfrnncomp.export`) with NumPy in and out.
 
@@ -202,17 +222,8 @@ class SavedCodec:
     self._decode = loaded.signatures["decode"]
     _, specs = self._decode.structured_input_signature
     self.bits = int(specs["codes"].shape[-1])
-    identity = _read_json(os.path.join(directory, "model.json"))
-    config = _read_json(os.path.join(directory, "config.json"))
-    self.name = str(identity.get("name") or config.get("name") or
-                    os.path.basename(os.path.normpath(directory)))
-    self.weights_sha256 = identity.get("weights_sha256")
-    if not self.weights_sha256:
-      from tfrnncomp import export  # pylint: disable=g-import-not-at-top
-      self.weights_sha256 = export.weights_hash(
-          getattr(loaded, "model_variables", loaded.variables))
-    self.system = str(identity.get("system") or config.get("system") or
-                      DEFAULT_SYSTEM)
+    self.name, self.weights_sha256, self.system = _read_identity(
+        loaded, directory, DEFAULT_SYSTEM)
     self._entropy = None
     self._entropy_loaded = False
 
@@ -326,15 +337,8 @@ class SavedVariableRateCodec:
     self._decode = loaded.signatures["decode"]
     _, specs = self._decode.structured_input_signature
     self.channels = int(specs["code_map"].shape[-1])
-    identity = _read_json(os.path.join(directory, "model.json"))
-    config = _read_json(os.path.join(directory, "config.json"))
-    self.name = str(identity.get("name") or config.get("name") or
-                    os.path.basename(os.path.normpath(directory)))
-    self.weights_sha256 = identity.get("weights_sha256")
-    if not self.weights_sha256:
-      from tfrnncomp import export  # pylint: disable=g-import-not-at-top
-      self.weights_sha256 = export.weights_hash(
-          getattr(loaded, "model_variables", loaded.variables))
+    self.name, self.weights_sha256, _ = _read_identity(
+        loaded, directory, VARIABLE_RATE_SYSTEM)
     self.system = VARIABLE_RATE_SYSTEM
     # As the module's functions, failing with ModelError.
     self.signatures = types.SimpleNamespace(

@@ -32,6 +32,7 @@ import dataclasses
 import math
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -253,6 +254,7 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
   chief = _is_chief(strategy)
   ckpt_dir = train_dir if chief else os.path.join(
       train_dir, f"worker_{strategy.cluster_resolver.task_id}")
+  remove_partial_checkpoints(ckpt_dir, log)
   manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=3)
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).expect_partial()
@@ -322,6 +324,29 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
                             json.dumps(dataclasses.asdict(tc), indent=2).encode())
   _barrier(strategy)
   return model, metrics
+
+
+def remove_partial_checkpoints(ckpt_dir, log=print):
+  """Deletes what a run killed while saving a checkpoint left behind.
+
+  TensorFlow writes a checkpoint's shards under ``<prefix>_temp/`` and moves
+  them into place, and the ``checkpoint`` state file through a temporary
+  ``checkpoint.tmp<id>`` renamed over it, so a run killed mid-save (even by
+  ``kill -9``) leaves the last complete checkpoint named in ``checkpoint``
+  plus, at most, these leftovers. They are never read; removing them keeps
+  the directory to complete checkpoints only.
+  """
+  if not os.path.isdir(ckpt_dir):
+    return
+  for name in sorted(os.listdir(ckpt_dir)):
+    path = os.path.join(ckpt_dir, name)
+    if name.endswith("_temp") and os.path.isdir(path):
+      shutil.rmtree(path, ignore_errors=True)
+    elif name.startswith("checkpoint.tmp") and os.path.isfile(path):
+      os.remove(path)
+    else:
+      continue
+    log(f"removed {path}, left by a run killed while saving a checkpoint")
 
 
 def learning_rate(train_config, step):
