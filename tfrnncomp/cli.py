@@ -88,6 +88,7 @@ from tfrnncomp import bitstream
 from tfrnncomp import codes_io
 from tfrnncomp import errors
 from tfrnncomp import image_io
+from tfrnncomp import tiling
 
 __all__ = ["run", "error_message", "DEFAULT_SYSTEM", "MAX_ITERATIONS",
            "VARIABLE_RATE_SYSTEM", "MAX_BITS_PER_CHANNEL", "model_system",
@@ -273,19 +274,37 @@ class SavedCodec:
       raise errors.ModelError(f"{self.directory}: {what} failed: {message}"
                               ) from None
 
+  # Tiling of large images (tfrnncomp.tiling): the same for both sides.
+  tile = tiling.TILE
+  margin = tiling.MARGIN
+  max_untiled_pixels = tiling.MAX_UNTILED_PIXELS
+
   def encode(self, image, iterations):
     """uint8 [H, W, 3] -> int8 +-1 codes [iterations, H/16, W/16, bits].
 
     H/16 and W/16 are rounded up (the image is padded to a multiple of 16).
+    Images over ``max_untiled_pixels`` are encoded in tiles
+    (:mod:`tfrnncomp.tiling`).
     """
+    return tiling.encode(self._encode_whole, np.asarray(image, np.uint8),
+                         iterations, self.tile, self.margin,
+                         self.max_untiled_pixels)
+
+  def _encode_whole(self, image, iterations):
     return self._call(self._encode, "encode", image=np.asarray(image, np.uint8),
                       iterations=np.int32(iterations))["codes"].numpy()
 
   def decode(self, codes, height, width):
     """int8 codes [T, h, w, bits] -> uint8 [T, height, width, 3].
 
-    One reconstruction per iteration, cropped to height x width.
+    One reconstruction per iteration, cropped to height x width. Images over
+    ``max_untiled_pixels`` are decoded in tiles (:mod:`tfrnncomp.tiling`).
     """
+    return tiling.decode(self._decode_whole, np.asarray(codes, np.int8),
+                         height, width, self.tile, self.margin,
+                         self.max_untiled_pixels)
+
+  def _decode_whole(self, codes, height, width):
     return self._call(self._decode, "decode", codes=np.asarray(codes, np.int8),
                       height=np.int32(height), width=np.int32(width)
                       )["x_hat"].numpy()
