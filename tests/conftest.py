@@ -1,6 +1,9 @@
 """Shared fixtures: small exported codecs (SavedModels) for the tool tests."""
 
+import importlib.util
 import os
+import sys
+from unittest import mock
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,3 +40,43 @@ def akbari_tiny_model_dir(tmp_path_factory):
   """The ``akbari2020_tiny`` preset (C = 4), untrained, as a SavedModel."""
   return _export_tiny(tmp_path_factory, "akbari2020_tiny",
                       preset="akbari2020_tiny")
+
+
+@pytest.fixture
+def run_tool(capsys):
+  """Runs tools/<name>.py's main in-process through ``cli.run``.
+
+  ``run_tool(name, *args, cwd=None)`` -> (exit status, stdout, stderr): the
+  same one-line message and status as on the command line, without a
+  TensorFlow start per run. The tool's flags are removed afterwards (several
+  tools define flags of the same names).
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+  def run(name, *args, cwd=None):
+    spec = importlib.util.spec_from_file_location(
+        f"_tool_{name}", os.path.join(root, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    capsys.readouterr()
+    sys.modules[spec.name] = module  # absl names the flags' module by it.
+    cwd_before = os.getcwd()
+    try:
+      spec.loader.exec_module(module)
+      with mock.patch.object(sys, "argv", [f"{name}.py", *args]):
+        os.chdir(cwd or cwd_before)
+        try:
+          cli.run(module.main)
+          status = 0
+        except SystemExit as e:
+          status = e.code
+    finally:
+      os.chdir(cwd_before)
+      for flag in flags.FLAGS.get_flags_for_module(spec.name):
+        delattr(flags.FLAGS, flag.name)
+      del sys.modules[spec.name]
+    out, err = capsys.readouterr()
+    return status, out, err
+
+  return run

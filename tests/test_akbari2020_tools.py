@@ -6,13 +6,9 @@ is the same one-line message and exit status as on the command line, without
 a TensorFlow start per run). Streams of both systems meet the other's model.
 """
 
-import importlib.util
 import os
 import shutil
-import sys
-from unittest import mock
 
-from absl import flags
 import numpy as np
 import pytest
 from PIL import Image
@@ -39,33 +35,6 @@ def _image(height=HEIGHT, width=WIDTH, seed=0):
 def _write_image(path, **kwargs):
   Image.fromarray(_image(**kwargs)).save(str(path))
   return str(path)
-
-
-def _tool(name, *args, capsys, cwd):
-  """Runs tools/<name>.py's main through cli.run: (status, stdout, stderr)."""
-  spec = importlib.util.spec_from_file_location(
-      f"_tool_{name}", os.path.join(ROOT, "tools", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  capsys.readouterr()
-  sys.modules[spec.name] = module  # absl names the flags' module by it.
-  try:
-    spec.loader.exec_module(module)
-    with mock.patch.object(sys, "argv", [f"{name}.py", *args]):
-      cwd_before = os.getcwd()
-      os.chdir(cwd)
-      try:
-        cli.run(module.main)
-        status = 0
-      except SystemExit as e:
-        status = e.code
-      finally:
-        os.chdir(cwd_before)
-  finally:  # The two tools define some flags of the same names.
-    for flag in flags.FLAGS.get_flags_for_module(spec.name):
-      delattr(flags.FLAGS, flag.name)
-    del sys.modules[spec.name]
-  out, err = capsys.readouterr()
-  return status, out, err
 
 
 def _one_line_error(result, tool, match, status=1):
@@ -99,15 +68,15 @@ def test_load_codec_dispatches_on_the_system(akbari, tiny_model_dir,
     cli.load_codec(str(directory))
 
 
-def test_tools_round_trip_an_odd_size(tmp_path, capsys, akbari,
+def test_tools_round_trip_an_odd_size(tmp_path, run_tool, akbari,
                                       akbari_tiny_model_dir):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfrnncomp.models import akbari2020_coding  # pylint: disable=g-import-not-at-top
   _write_image(tmp_path / "x.png")
   model = f"--model={akbari_tiny_model_dir}"
-  status, out, err = _tool("encoder", "--input_image=x.png",
-                           "--output_codes=x.rnc", "--bits_per_channel=3",
-                           model, capsys=capsys, cwd=tmp_path)
+  status, out, err = run_tool("encoder", "--input_image=x.png",
+                              "--output_codes=x.rnc", "--bits_per_channel=3",
+                              model, cwd=tmp_path)
   assert status == 0 and err == "", err
   assert out.count("\n") == 1 and out.startswith(
       "x.rnc: akbari2020, B=3 bits per channel, 45x30 pixels")
@@ -118,9 +87,8 @@ def test_tools_round_trip_an_odd_size(tmp_path, capsys, akbari,
   assert (header.height, header.width, header.bits_per_channel) == (30, 45, 3)
   assert [c for c, _ in chunks] == [bitstream.CODE_MAP]
 
-  status, out, err = _tool("decoder", "--input_codes=x.rnc",
-                           "--output_directory=out", model, capsys=capsys,
-                           cwd=tmp_path)
+  status, out, err = run_tool("decoder", "--input_codes=x.rnc",
+                              "--output_directory=out", model, cwd=tmp_path)
   assert status == 0 and err == "", err
   assert "akbari2020, B=3 bits per channel, base layer, 45x30" in out
   assert os.listdir(tmp_path / "out") == ["image_00.png"]
@@ -198,19 +166,20 @@ def test_target_bpp_picks_the_largest_bits_per_channel_that_fits(tmp_path,
 
 
 def test_streams_meet_the_other_systems_model_with_one_line(
-    tmp_path, capsys, akbari_tiny_model_dir, tiny_model_dir):
+    tmp_path, run_tool, akbari_tiny_model_dir, tiny_model_dir):
   image_path = _write_image(tmp_path / "x.png")
   cli.encode_file(akbari_tiny_model_dir, image_path, str(tmp_path / "a.rnc"),
                   bits_per_channel=5)
   cli.encode_file(tiny_model_dir, image_path, str(tmp_path / "r.rnc"), 2)
-  result = _tool("decoder", "--input_codes=a.rnc", "--output_directory=o1",
-                 f"--model={tiny_model_dir}", capsys=capsys, cwd=tmp_path)
+  result = run_tool("decoder", "--input_codes=a.rnc",
+                    "--output_directory=o1", f"--model={tiny_model_dir}",
+                    cwd=tmp_path)
   _one_line_error(result, "decoder", "a.rnc was made by codec akbari2020 "
                   "akbari2020_tiny (weights ")
   assert "is toderici2017 tiny (weights " in result[2]
-  result = _tool("decoder", "--input_codes=r.rnc", "--output_directory=o2",
-                 f"--model={akbari_tiny_model_dir}", capsys=capsys,
-                 cwd=tmp_path)
+  result = run_tool("decoder", "--input_codes=r.rnc",
+                    "--output_directory=o2",
+                    f"--model={akbari_tiny_model_dir}", cwd=tmp_path)
   _one_line_error(result, "decoder", "r.rnc was made by codec toderici2017 "
                   "tiny (weights ")
   assert "is akbari2020 akbari2020_tiny (weights " in result[2]
@@ -254,7 +223,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("tool,args,message,status", ERRORS,
                          ids=[e[2] for e in ERRORS])
-def test_tool_errors_are_one_line(tmp_path, capsys, akbari,
+def test_tool_errors_are_one_line(tmp_path, run_tool, akbari,
                                   akbari_tiny_model_dir, tiny_model_dir, tool,
                                   args, message, status):
   _write_image(tmp_path / "x.png")
@@ -266,6 +235,6 @@ def test_tool_errors_are_one_line(tmp_path, capsys, akbari,
   args = (["--input_image=x.png", "--output_codes=c.rnc"] if tool == "encoder"
           else ["--input_codes=a.rnc", "--output_directory=out"]) + args
   before = sorted(os.listdir(tmp_path))
-  _one_line_error(_tool(tool, *args, capsys=capsys, cwd=tmp_path), tool,
+  _one_line_error(run_tool(tool, *args, cwd=tmp_path), tool,
                   message, status)
   assert sorted(os.listdir(tmp_path)) == before

@@ -5,13 +5,9 @@ signatures are traced once for every image size and iteration count, and the
 FLOP count of the traced steps is the one of the paper's layer table.
 """
 
-import importlib.util
 import json
 import os
-import sys
-from unittest import mock
 
-from absl import flags
 import numpy as np
 import pytest
 from PIL import Image
@@ -35,29 +31,6 @@ def _write_images(directory, shapes):
     Image.fromarray(image.astype(np.uint8)).save(path)
     paths.append(path)
   return paths
-
-
-def _tool(*args, capsys):
-  """Runs tools/benchmark.py's main through cli.run: (status, out, err)."""
-  spec = importlib.util.spec_from_file_location(
-      "_tool_benchmark", os.path.join(ROOT, "tools", "benchmark.py"))
-  module = importlib.util.module_from_spec(spec)
-  capsys.readouterr()
-  sys.modules[spec.name] = module
-  try:
-    spec.loader.exec_module(module)
-    with mock.patch.object(sys, "argv", ["benchmark.py", *args]):
-      try:
-        cli.run(module.main)
-        status = 0
-      except SystemExit as e:
-        status = e.code
-  finally:
-    for flag in flags.FLAGS.get_flags_for_module(spec.name):
-      delattr(flags.FLAGS, flag.name)
-    del sys.modules[spec.name]
-  out, err = capsys.readouterr()
-  return status, out, err
 
 
 def test_iterations_for_rates():
@@ -165,13 +138,13 @@ def test_run_in_process_and_markdown(tiny_model_dir, tmp_path):
   assert "| bpp nominal | jpeg |" in table
 
 
-def test_tool_writes_json_and_markdown(tiny_model_dir, tmp_path, capsys):
+def test_tool_writes_json_and_markdown(tiny_model_dir, tmp_path, run_tool):
   _write_images(str(tmp_path), [(32, 48)])
-  status, out, err = _tool(
-      f"--models={tiny_model_dir}", f"--images_dir={tmp_path}",
+  status, out, err = run_tool(
+      "benchmark", f"--models={tiny_model_dir}", f"--images_dir={tmp_path}",
       "--images=1", "--rates=0.03125", "--runs=1", "--codecs=none",
       f"--output_json={tmp_path / 'b.json'}",
-      f"--output_md={tmp_path / 'b.md'}", capsys=capsys)
+      f"--output_md={tmp_path / 'b.md'}")
   assert status == 0, err
   results = json.loads((tmp_path / "b.json").read_text())
   assert results["command"].startswith("python tools/benchmark.py --models=")
@@ -191,8 +164,8 @@ def test_tool_writes_json_and_markdown(tiny_model_dir, tmp_path, capsys):
     (["--images_dir=/nonexistent"], 1, "does not exist"),
     (["extra"], 2, "unexpected arguments: extra"),
 ])
-def test_tool_usage_errors_are_one_line(args, status, match, capsys):
-  code, _, err = _tool(*args, capsys=capsys)
+def test_tool_usage_errors_are_one_line(args, status, match, run_tool):
+  code, _, err = run_tool("benchmark", *args)
   lines = err.strip().splitlines()
   assert code == status, err
   assert len(lines) == 1 and lines[0].startswith("benchmark.py: error: "), err
@@ -200,9 +173,8 @@ def test_tool_usage_errors_are_one_line(args, status, match, capsys):
 
 
 def test_rates_the_model_cannot_code_are_refused(tiny_model_dir, tmp_path,
-                                                 capsys):
+                                                 run_tool):
   _write_images(str(tmp_path), [(32, 48)])
-  code, _, err = _tool(f"--models={tiny_model_dir}",
-                       f"--images_dir={tmp_path}", "--rates=0.01",
-                       capsys=capsys)
+  code, _, err = run_tool("benchmark", f"--models={tiny_model_dir}",
+                          f"--images_dir={tmp_path}", "--rates=0.01")
   assert code == 1 and "not a positive multiple of 8/256" in err

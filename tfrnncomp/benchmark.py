@@ -194,6 +194,37 @@ def _code_once(codec, image, iterations):
   return times, data, x_hat
 
 
+def _measure_image(codec, name, image, iterations, runs):
+  """One image's bpp, PSNR and median times over ``runs`` (after warm-up)."""
+  from tfrnncomp import metrics  # pylint: disable=g-import-not-at-top
+  samples = []
+  for _ in range(runs):
+    times, data, x_hat = _code_once(codec, image, iterations)
+    samples.append(times)
+  height, width = image.shape[:2]
+  result = {"image": name, "height": height, "width": width,
+            "bpp": len(data) * 8 / (height * width),
+            "psnr": metrics.psnr(image, x_hat[-1])}
+  for key in samples[0]:
+    result[key] = _median([s[key] for s in samples])
+  result["encode"] = _median([s["network_encode"] + s["entropy_encode"]
+                              for s in samples])
+  result["decode"] = _median([s["network_decode"] + s["entropy_decode"]
+                              for s in samples])
+  return result
+
+
+def _measurement(model_dir, codec, iterations, runs, images, loaded):
+  """The dict of :func:`measure_codec` and :func:`measure_large`."""
+  entropy = codec.entropy
+  return {"model": model_dir, "identity": codec.identity,
+          "entropy_model": entropy.name if entropy else None,
+          "bits": codec.bits, "iterations": iterations,
+          "nominal_bpp": iterations * codec.bits / 256, "runs": runs,
+          "images": images,
+          "memory": {"after_loading": loaded, "end": memory_status()}}
+
+
 def measure_codec(model_dir, image_paths, iterations, runs=3):
   """Times a codec SavedModel on images at one iteration count, here.
 
@@ -207,9 +238,8 @@ def measure_codec(model_dir, image_paths, iterations, runs=3):
   """
   from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
   from tfrnncomp import image_io  # pylint: disable=g-import-not-at-top
-  from tfrnncomp import metrics  # pylint: disable=g-import-not-at-top
   codec = cli.load_codec(model_dir)
-  entropy = codec.entropy  # Loaded now, not inside a timed call.
+  codec.entropy  # pylint: disable=pointless-statement  # Loaded now, untimed.
   loaded = memory_status()
   images = [(path, image_io.read_image(path)) for path in image_paths]
   warmup = {}
@@ -219,29 +249,10 @@ def measure_codec(model_dir, image_paths, iterations, runs=3):
       start = time.perf_counter()
       _code_once(codec, image, iterations)
       warmup[shape] = time.perf_counter() - start
-  results = []
-  for path, image in images:
-    samples = []
-    for _ in range(runs):
-      times, data, x_hat = _code_once(codec, image, iterations)
-      samples.append(times)
-    height, width = image.shape[:2]
-    result = {"image": os.path.basename(path), "height": height,
-              "width": width, "bpp": len(data) * 8 / (height * width),
-              "psnr": metrics.psnr(image, x_hat[-1])}
-    for key in samples[0]:
-      result[key] = _median([s[key] for s in samples])
-    result["encode"] = _median([s["network_encode"] + s["entropy_encode"]
-                                for s in samples])
-    result["decode"] = _median([s["network_decode"] + s["entropy_decode"]
-                                for s in samples])
-    results.append(result)
-  return {"model": model_dir, "identity": codec.identity,
-          "entropy_model": entropy.name if entropy else None,
-          "bits": codec.bits, "iterations": iterations,
-          "nominal_bpp": iterations * codec.bits / 256, "runs": runs,
-          "images": results, "warmup_seconds": warmup,
-          "memory": {"after_loading": loaded, "end": memory_status()}}
+  results = [_measure_image(codec, os.path.basename(path), image, iterations,
+                            runs) for path, image in images]
+  return dict(_measurement(model_dir, codec, iterations, runs, results,
+                           loaded), warmup_seconds=warmup)
 
 
 def measure_large(model_dir, size=LARGE_SIZE, bpp=LARGE_RATE, runs=1):
@@ -251,7 +262,6 @@ def measure_large(model_dir, size=LARGE_SIZE, bpp=LARGE_RATE, runs=1):
   a smooth synthetic image. Returns the :func:`measure_codec`-like dict.
   """
   from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
-  from tfrnncomp import metrics  # pylint: disable=g-import-not-at-top
   from tfrnncomp import tiling  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
   height, width = size
@@ -266,30 +276,16 @@ def measure_large(model_dir, size=LARGE_SIZE, bpp=LARGE_RATE, runs=1):
     image = np.stack([rows * 255 // height, columns * 255 // width,
                       (rows + columns) % 256], -1).astype(np.uint8)
   codec = cli.load_codec(model_dir)
-  entropy = codec.entropy
+  codec.entropy  # pylint: disable=pointless-statement  # Loaded now, untimed.
   iterations = iterations_for(bpp, codec.bits)
   loaded = memory_status()
-  samples = []
-  for _ in range(runs):
-    times, data, x_hat = _code_once(codec, image, iterations)
-    samples.append(times)
-  result = {"image": f"kodim01 resized to {width}x{height}" if os.path.isfile(
-      source) else "synthetic", "height": height, "width": width,
-            "bpp": len(data) * 8 / (height * width),
-            "psnr": metrics.psnr(image, x_hat[-1]),
-            "tiles": len(tiling.plan(height, width, codec.tile, codec.margin))
-            if tiling.needs_tiling(height, width, codec.max_untiled_pixels)
-            else 1}
-  for key in samples[0]:
-    result[key] = _median([s[key] for s in samples])
-  result["encode"] = result["network_encode"] + result["entropy_encode"]
-  result["decode"] = result["network_decode"] + result["entropy_decode"]
-  return {"model": model_dir, "identity": codec.identity,
-          "entropy_model": entropy.name if entropy else None,
-          "bits": codec.bits, "iterations": iterations,
-          "nominal_bpp": iterations * codec.bits / 256, "runs": runs,
-          "images": [result],
-          "memory": {"after_loading": loaded, "end": memory_status()}}
+  name = (f"kodim01 resized to {width}x{height}" if os.path.isfile(source)
+          else "synthetic")
+  result = _measure_image(codec, name, image, iterations, runs)
+  result["tiles"] = (
+      len(tiling.plan(height, width, codec.tile, codec.margin))
+      if tiling.needs_tiling(height, width, codec.max_untiled_pixels) else 1)
+  return _measurement(model_dir, codec, iterations, runs, [result], loaded)
 
 
 def measure_in_subprocess(task, threads=None, timeout=None):

@@ -452,6 +452,13 @@ def _system_of(model):
 ENTROPY_CODING = ("auto", "always", "off")
 
 
+def _check_entropy_coding(entropy_coding):
+  if entropy_coding not in ENTROPY_CODING:
+    raise errors.InputError(
+        f"entropy coding must be one of {', '.join(ENTROPY_CODING)}, got "
+        f"{entropy_coding!r}")
+
+
 def stream_chunks(codec, codes, entropy_coding="auto"):
   """The chunks of codes [T, h, w, K]: list of (coding, bytes), one each.
 
@@ -470,10 +477,7 @@ def stream_chunks(codec, codes, entropy_coding="auto"):
     InputError: for an unknown ``entropy_coding``, or ``"always"`` with a
       codec without an entropy model.
   """
-  if entropy_coding not in ENTROPY_CODING:
-    raise errors.InputError(
-        f"entropy coding must be one of {', '.join(ENTROPY_CODING)}, got "
-        f"{entropy_coding!r}")
+  _check_entropy_coding(entropy_coding)
   codes = np.asarray(codes, np.int8)
   raw = [bitstream.pack_raw(c) for c in codes]
   entropy = codec.entropy
@@ -838,10 +842,7 @@ def encode_file(model, input_image, output_codes, iterations=None,
     InputError, ModelError: see :func:`~tfrnncomp.image_io.read_image` and
       :func:`load_codec`; nothing is written then.
   """
-  if entropy_coding not in ENTROPY_CODING:
-    raise errors.InputError(
-        f"entropy coding must be one of {', '.join(ENTROPY_CODING)}, got "
-        f"{entropy_coding!r}")
+  _check_entropy_coding(entropy_coding)
   system = _system_of(model)
   if system == VARIABLE_RATE_SYSTEM:
     if entropy_coding != "auto":

@@ -52,11 +52,10 @@ from typing import Callable, List, Tuple
 
 import numpy as np
 
+from tfrnncomp.codes_io import BLOCK
+
 __all__ = ["BLOCK", "TILE", "MARGIN", "MAX_UNTILED_PIXELS", "Tile", "plan",
            "needs_tiling", "encode", "decode"]
-
-BLOCK = 16
-"""Pixels per code position along each axis."""
 
 TILE = 1024
 """Default core size of a tile, in pixels (a multiple of :data:`BLOCK`)."""

@@ -145,12 +145,12 @@ def main(argv):
   results["command"] = _command()
   table = benchmark.markdown(results)
   print(table)
+  from tfrnncomp import export  # pylint: disable=g-import-not-at-top
   if FLAGS.output_json:
-    with open(FLAGS.output_json, "w") as f:
-      json.dump(results, f, indent=1)
+    export.write_atomic(FLAGS.output_json,
+                        json.dumps(results, indent=1).encode())
   if FLAGS.output_md:
-    with open(FLAGS.output_md, "w") as f:
-      f.write(table)
+    export.write_atomic(FLAGS.output_md, table.encode())
   return 0
 
 
