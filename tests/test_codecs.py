@@ -151,6 +151,31 @@ def test_learned_codec_of_an_akbari2020_model(akbari_tiny_model_dir):
     codecs.LearnedCodec(akbari_tiny_model_dir, [9])
 
 
+def test_learned_codec_with_the_enhancement_layer(akbari_tiny_model_dir):
+  pytest.importorskip("pillow_heif")
+  from tfrnncomp import bitstream  # pylint: disable=g-import-not-at-top
+  base = codecs.LearnedCodec(akbari_tiny_model_dir, [4])
+  enhanced = codecs.LearnedCodec(akbari_tiny_model_dir, [4],
+                                 enhancement_quality=90)
+  assert enhanced.name == base.name + "+hevc90"
+  assert enhanced.label != base.label
+  assert "enhancement layer of quality 90" in enhanced.description
+  image = _image(40, 56)
+  (plain,), (layered,) = list(base.sweep(image)), list(enhanced.sweep(image))
+  # The second chunk is the HEVC residual: more bytes, closer to the input.
+  assert len(bitstream.read(enhanced.compress(image, 4))[1]) == 2
+  assert layered.num_bytes > plain.num_bytes
+  error = lambda x_hat: np.mean((x_hat.astype(float) - image) ** 2)
+  assert error(layered.x_hat) < error(plain.x_hat)
+  with pytest.raises(errors.InputError, match="0 to 100"):
+    codecs.LearnedCodec(akbari_tiny_model_dir, enhancement_quality=101)
+
+
+def test_an_enhancement_layer_is_for_akbari2020_models(tiny_model_dir):
+  with pytest.raises(errors.InputError, match="akbari2020"):
+    codecs.LearnedCodec(tiny_model_dir, enhancement_quality=50)
+
+
 def test_learned_codec_needs_a_saved_model(tmp_path):
   with pytest.raises(errors.ModelError, match="config.json"):
     codecs.LearnedCodec(str(tmp_path))

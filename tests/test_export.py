@@ -91,6 +91,28 @@ def test_restore_weights_round_trip(exported):
     export.restore_weights(other, directory)
 
 
+def test_restore_weights_into_a_larger_network_keeps_the_new_variables(
+    exported):
+  # Islam 2021's network = the recurrent codec + GDN/IGDN: it starts from a
+  # trained recurrent codec; only the GDN parameters keep their init.
+  model, directory, _ = exported
+  gdn = models.build_model(config.resolve(
+      "tiny", {"analysis": "gdn", "name": "tiny_gdn"}))
+  initial = {v.name: v.numpy() for v in gdn.variables}
+  lines = []
+  kept = export.restore_weights(gdn, directory, log=lines.append)
+  assert kept and all("gdn" in name for name in kept)
+  assert len(lines) == 1 and "gdn" in lines[0]
+  source = {v.name.split("/", 1)[1]: v.numpy() for v in model.variables}
+  for v in gdn.variables:
+    name = v.name.split("/", 1)[1]
+    if "gdn/" in name:
+      np.testing.assert_array_equal(v.numpy(), initial[v.name])
+    else:
+      np.testing.assert_array_equal(v.numpy(), source[name])
+  assert len(source) + len(kept) == len(gdn.variables)
+
+
 def test_write_atomic_leaves_no_temporary_file(tmp_path):
   path = tmp_path / "f.bin"
   export.write_atomic(str(path), b"abc")

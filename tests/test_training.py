@@ -11,6 +11,7 @@ from PIL import Image
 
 from tfrnncomp import config
 from tfrnncomp import data
+from tfrnncomp import models
 from tfrnncomp import training
 from tfrnncomp.models import toderici2017
 
@@ -155,3 +156,40 @@ def test_learning_rate_warms_up_then_decays_to_zero():
   assert all(lr(s) >= lr(s + 1) for s in range(600, 1000))
   constant = training.TrainConfig(steps=1000, learning_rate=1e-3)
   assert training.learning_rate(constant, 999) == pytest.approx(1e-3)
+
+
+def test_a_resumed_run_warms_up_again():
+  # Resuming a decayed run with a larger --steps must not jump Adam from ~0
+  # back to the full rate (that blew up a residual GRU run here).
+  tc = training.TrainConfig(steps=2000, learning_rate=1e-3, warmup_steps=100,
+                            decay_steps=400)
+  lr = lambda s: training.learning_rate(tc, s, start_step=1000)
+  assert lr(1000) == pytest.approx(1e-5)
+  assert lr(1049) == pytest.approx(0.5e-3)
+  assert lr(1099) == lr(1500) == pytest.approx(1e-3)
+  assert lr(2000) == pytest.approx(0., abs=1e-12)
+
+
+def test_a_non_finite_step_changes_no_weight(image_dir, tmp_path, monkeypatch):
+  """A NaN loss (an overflowing IGDN, say) is skipped, never trained on."""
+  recurrent = training._RecurrentObjective  # pylint: disable=protected-access
+  original = recurrent.loss
+
+  def poisoned(self, model, x):
+    loss, metrics = original(self, model, x)
+    return loss * float("nan"), metrics * float("nan")
+
+  monkeypatch.setattr(recurrent, "loss", poisoned)
+  tc = training.TrainConfig(steps=3, batch_size=2, patch_size=32,
+                            iterations=2, warmup_steps=1, log_every=3)
+  lines = []
+  tf.keras.utils.set_random_seed(5)
+  model, _ = training.train(config.get_preset("tiny"), tc, image_dir,
+                            str(tmp_path / "run"), log=lines.append)
+  tf.keras.utils.set_random_seed(5)
+  initial = models.build_model(config.get_preset("tiny"))
+  for trained_variable, initial_variable in zip(model.variables,
+                                                initial.variables):
+    np.testing.assert_array_equal(trained_variable.numpy(),
+                                  initial_variable.numpy())
+  assert "3 non-finite steps skipped" in lines[-1], lines

@@ -401,11 +401,14 @@ class LearnedCodec(Codec):
   """A tfrnncomp SavedModel as a codec; the quality is the iteration count.
 
   For an akbari2020 model (Akbari et al. 2020, config.json "system"), the
-  quality is B, the bits per code map channel (1 to 8; no enhancement
-  layer), and each point is its own encode and decode.
+  quality is B, the bits per code map channel (1 to 8), and each point is
+  its own encode and decode; with ``enhancement_quality`` Q every point also
+  carries the HEVC enhancement layer of quality Q (the codec is then named
+  ``NAME+hevcQ``).
   """
 
-  def __init__(self, saved_model_dir, qualities=None):
+  def __init__(self, saved_model_dir, qualities=None,
+               enhancement_quality=None):
     saved_model_dir = os.path.abspath(os.path.expanduser(saved_model_dir))
     config_path = os.path.join(saved_model_dir, "config.json")
     if not os.path.isfile(config_path):
@@ -422,6 +425,19 @@ class LearnedCodec(Codec):
     self.name = os.path.basename(saved_model_dir.rstrip(os.sep))
     self.label = f"tfrnncomp {self.config.get('name', self.name)}"
     self.variable_rate = self.config.get("system") == "akbari2020"
+    self.enhancement_quality = enhancement_quality
+    if enhancement_quality is not None:
+      if not self.variable_rate:
+        raise errors.InputError(f"{self.name}: an enhancement layer is for "
+                                f"akbari2020 models")
+      if int(enhancement_quality) != enhancement_quality or not (
+          0 <= enhancement_quality <= 100):
+        raise errors.InputError(f"enhancement quality must be an integer "
+                                f"from 0 to 100, got {enhancement_quality}")
+      self.enhancement_quality = int(enhancement_quality)
+      self.name = f"{self.name}+hevc{self.enhancement_quality}"
+      self.label += (f" + HEVC enhancement layer (quality "
+                     f"{self.enhancement_quality})")
     if self.variable_rate:
       self.bits = None
       self.default_qualities = tuple(range(1, 9))
@@ -458,8 +474,11 @@ class LearnedCodec(Codec):
               f"{self.config.get('code_channels')} code map channels, weights "
               f"sha256 {weights}); quality = bits per channel B; bytes = the "
               f"bitstream tools/encoder.py --bits_per_channel=B writes (side "
-              f"info and the range-coded code map, no enhancement layer), "
-              f"reconstructions decoded from those bytes")
+              f"info and the range-coded code map, "
+              + ("no enhancement layer" if self.enhancement_quality is None
+                 else f"and the HEVC enhancement layer of quality "
+                      f"{self.enhancement_quality}")
+              + "), reconstructions decoded from those bytes")
     entropy = ("range-coded with its entropy model "
                f"{self.model.entropy.name}" if self.model.entropy is not None
                else "raw bits, no entropy model")
@@ -473,7 +492,8 @@ class LearnedCodec(Codec):
 
   def compress(self, image, quality):
     from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
-    return cli.compress(self.model, _check_image(image), int(quality))
+    return cli.compress(self.model, _check_image(image), int(quality),
+                        enhancement_quality=self.enhancement_quality)
 
   def decompress(self, data):
     from tfrnncomp import cli  # pylint: disable=g-import-not-at-top

@@ -243,6 +243,13 @@ PRESETS: Dict[str, Config] = {
     "islam2021_half": CodecConfig(name="islam2021_half", cell="lstm",
                                   reconstruction="additive", analysis="gdn",
                                   width=0.5),
+    # Islam's GDN/IGDN blocks on the shipped residual GRU network (cells and
+    # width of residual_gru_half): it starts from savedmodels/residual_gru
+    # (tools/train.py --init_from), only the GDN parameters from scratch;
+    # the way this project trains an Islam 2021 model on 2 CPU cores.
+    "islam2021_residual_gru_half": CodecConfig(
+        name="islam2021_residual_gru_half", cell="residual_gru",
+        reconstruction="additive", analysis="gdn", width=0.5),
     "islam2021_tiny": CodecConfig(name="islam2021_tiny", cell="lstm",
                                   reconstruction="additive", analysis="gdn",
                                   width=0.0625, bits=8, iterations=4),

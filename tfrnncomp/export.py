@@ -248,19 +248,51 @@ def load_config(directory):
     return config_lib.config_from_json(f.read())
 
 
-def restore_weights(model, directory):
-  """Loads a SavedModel's weights into an in-memory model of the same config."""
+def _relative_name(variable):
+  """``encoder/rnn1/input_conv/kernel`` from ``<model name>/encoder/...:0``."""
+  name = variable.name.split(":")[0]
+  return name.split("/", 1)[1] if "/" in name else name
+
+
+def restore_weights(model, directory, log=None):
+  """Loads a SavedModel's weights into an in-memory model, by variable name.
+
+  Names are compared without the model's own name, so a model of another
+  preset name can start from an export (``tools/train.py --init_from``).
+  Every variable of the SavedModel must find a variable of the same name and
+  shape in ``model``; variables of ``model`` that the SavedModel lacks keep
+  their initial values and are listed through ``log``. That lets Islam et
+  al. 2021's network (the recurrent codec plus GDN/IGDN blocks) start from a
+  trained recurrent codec of the same cells and width.
+
+  Returns:
+    The names (without the model name) of the variables left at their
+    initial values.
+
+  Raises:
+    ValueError: a variable of the SavedModel has no counterpart of the same
+      name and shape (the configs differ).
+  """
   loaded = tf.saved_model.load(directory)
-  source = loaded.model_variables
-  if len(source) != len(model.variables):
-    raise ValueError(f"{directory} has {len(source)} variables, the model "
-                     f"{len(model.variables)}: configs differ")
-  for target, value in zip(model.variables, source):
+  targets = {_relative_name(v): v for v in model.variables}
+  if len(targets) != len(model.variables):
+    raise ValueError("the model has variables of duplicate names")
+  used = set()
+  for value in loaded.model_variables:
+    name = _relative_name(value)
+    target = targets.get(name)
+    if target is None:
+      raise ValueError(f"{directory} has variable {name!r}, which the model "
+                       f"lacks: configs differ")
     if target.shape != value.shape:
-      raise ValueError(f"{directory}: variable {target.name} has shape "
+      raise ValueError(f"{directory}: variable {name!r} has shape "
                        f"{value.shape}, expected {target.shape}")
     target.assign(value)
-  return model
+    used.add(name)
+  kept = [name for name in targets if name not in used]
+  if kept and log is not None:
+    log(f"kept at initialization (not in {directory}): {', '.join(kept)}")
+  return kept
 
 
 # --- TensorFlow Serving layout. ---------------------------------------------

@@ -260,8 +260,9 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
     checkpoint.restore(manager.latest_checkpoint).expect_partial()
     log(f"resumed from {manager.latest_checkpoint} at step {_value(step)}")
   elif init_from:
-    export_lib.restore_weights(model, init_from)
+    export_lib.restore_weights(model, init_from, log=log)
     log(f"initialized weights from {init_from}")
+  start_step = _value(step)  # The warm-up restarts here (learning_rate).
 
   images = data_lib.load_images(data_dir, min_size=tc.patch_size)
   seed = tc.seed + _value(step) * 7919  # New patches after a resume.
@@ -283,6 +284,15 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
       loss, metrics = objective.loss(model, x)
       scaled = loss / replicas
     grads = tape.gradient(scaled, model.trainable_variables)
+    # A step whose loss or gradients are not finite (GDN/IGDN outputs can
+    # overflow early in training) changes no weight: its gradients are
+    # zeroed, so a NaN never reaches the weights or a checkpoint.
+    finite = tf.math.is_finite(loss)
+    for g in grads:
+      if g is not None:
+        finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+    grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g))
+             for g in grads]
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return metrics
 
@@ -297,24 +307,33 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
   iterator = iter(dist_dataset)
   last_save = time.time()
   window_start, window_steps, window_loss = time.time(), 0, 0.
+  window_skipped = 0
   metrics = None
   while _value(step) < tc.steps:
     current = _value(step)
-    optimizer.learning_rate.assign(learning_rate(tc, current))
+    optimizer.learning_rate.assign(learning_rate(tc, current, start_step))
     metrics = train_step(next(iterator)).numpy()
     step.assign_add(1)
     window_steps += 1
-    window_loss += objective.loss_value(metrics)
+    value = objective.loss_value(metrics)
+    if math.isfinite(value):
+      window_loss += value
+    else:
+      window_skipped += 1  # No weight changed (see step_fn).
     if _value(step) % tc.log_every == 0 or _value(step) == tc.steps:
       elapsed = time.time() - window_start
+      mean = window_loss / max(1, window_steps - window_skipped)
+      skipped = (f"  ({window_skipped} non-finite steps skipped)"
+                 if window_skipped else "")
       log(f"step {_value(step)}  {window_steps / elapsed:.2f} steps/s  "
-          f"loss {window_loss / window_steps:.5f}  "
-          f"{objective.describe(metrics)}")
+          f"loss {mean:.5f}  {objective.describe(metrics)}{skipped}")
       with writer.as_default(step=_value(step)):
-        tf.summary.scalar("loss", window_loss / window_steps)
+        tf.summary.scalar("loss", mean)
         tf.summary.scalar("learning_rate", optimizer.learning_rate)
+        tf.summary.scalar("skipped_steps", window_skipped)
         objective.summaries(metrics)
       window_start, window_steps, window_loss = time.time(), 0, 0.
+      window_skipped = 0
     if time.time() - last_save > tc.checkpoint_every_secs:
       manager.save(checkpoint_number=_value(step))
       last_save = time.time()
@@ -349,19 +368,26 @@ def remove_partial_checkpoints(ckpt_dir, log=print):
     log(f"removed {path}, left by a run killed while saving a checkpoint")
 
 
-def learning_rate(train_config, step):
+def learning_rate(train_config, step, start_step=0):
   """The learning rate at ``step``: linear warm-up, then constant, then a
   cosine decay to 0 over the last ``decay_steps`` steps (none if 0).
 
-      lr(s) = lr0 * min(1, (s + 1) / warmup)
+      lr(s) = lr0 * min(1, (s - s0 + 1) / warmup)
                   * (1 + cos(pi * max(0, s - (steps - decay)) / decay)) / 2
+
+  ``s0`` (``start_step``) is the step the current process started at: every
+  run warms up again, a resumed one included. Without that, resuming a
+  finished run with a larger ``--steps`` jumps Adam from a learning rate
+  near 0 straight back to lr0: measured on the residual GRU here, the loss
+  went from 0.036 to 5.9 within 50 steps of such a resume and never came
+  back (2,500 more steps ended at 0.16).
 
   The decay is what turns the noisy iterate of a constant-rate Adam run into
   a usable model: resume a run with a larger ``--steps`` and ``--decay_steps``
   to finish it.
   """
   tc = train_config
-  factor = min(1., (step + 1) / max(1, tc.warmup_steps))
+  factor = min(1., (step - start_step + 1) / max(1, tc.warmup_steps))
   if tc.decay_steps > 0:
     into = max(0, step - (tc.steps - tc.decay_steps))
     factor *= 0.5 * (1. + math.cos(math.pi * min(1., into / tc.decay_steps)))

@@ -71,6 +71,9 @@ flags.DEFINE_string("crop_image", "kodim23.png", "Image (file name) of the "
                     "crop comparison for --plot.")
 flags.DEFINE_list("crop_box", ["110", "390", "192", "256"], "Crop as "
                   "top,left,height,width.")
+flags.DEFINE_integer("enhancement_quality", None, "akbari2020 models only: "
+                     "add the HEVC enhancement layer of this quality (0..100) "
+                     "at every point; the codec is named MODEL+hevcQ.")
 flags.DEFINE_float("crop_bpp", 0.25, "Target bpp of the crop comparison.")
 
 
@@ -101,7 +104,8 @@ def _make_codecs(overrides):
     made.append(codecs.get_codec(name, overrides.pop(name, None)))
   for directory in FLAGS.models:
     name = os.path.basename(os.path.normpath(directory))
-    made.append(codecs.LearnedCodec(directory, overrides.pop(name, None)))
+    made.append(codecs.LearnedCodec(directory, overrides.pop(name, None),
+                                    FLAGS.enhancement_quality))
   if overrides:
     raise app.UsageError(f"--qualities names no evaluated codec: "
                          f"{', '.join(overrides)}")

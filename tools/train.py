@@ -17,7 +17,9 @@ L1 on the residuals of every iteration for the recurrent codecs (Toderici
 codecs and 256 / 8 for Akbari 2020 (5 MS-SSIM scales need >= 176 pixels).
 
 Re-running the same command resumes from the latest checkpoint in
---train_dir. --init_from starts a new run from an exported SavedModel.
+--train_dir (the learning-rate warm-up restarts). --init_from starts a new
+run from an exported SavedModel. A step whose loss or gradients are not
+finite is skipped (no weight changes) and counted in the progress line.
 Progress lines show steps/s and the loss; TensorBoard logs are written to
 --train_dir/logs.
 """
@@ -47,7 +49,11 @@ flags.DEFINE_integer("code_channels", None, "Akbari 2020: override C, the "
                      "code map's channels.")
 flags.DEFINE_string("data_dir", None, "Folder of training images.")
 flags.DEFINE_string("train_dir", None, "Checkpoints, config and logs.")
-flags.DEFINE_string("init_from", None, "SavedModel to start a new run from.")
+flags.DEFINE_string("init_from", None, "SavedModel to start a new run from. "
+                    "Variables are matched by name: a network with more "
+                    "variables (e.g. islam2021_residual_gru_half from "
+                    "savedmodels/residual_gru) keeps the extra ones at their "
+                    "initial values.")
 flags.DEFINE_integer("steps", 100000, "Total training steps.")
 flags.DEFINE_integer("batch_size", None, "Patches per step (all replicas); "
                      "default 32 (recurrent) or 8 (Akbari 2020).")
