@@ -13,6 +13,8 @@ tools/decoder.py, each a fresh process that reloads the SavedModel.
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -31,6 +33,11 @@ KODAK = os.path.join(ROOT, "..", "shared", "data", "kodak")
 def _crop(name, top, left, size=256):
   with Image.open(os.path.join(KODAK, name)) as image:
     return np.asarray(image.convert("RGB"))[top:top + size, left:left + size]
+
+
+def _model_size(directory):
+  return sum(os.path.getsize(os.path.join(d, f))
+             for d, _, files in os.walk(directory) for f in files)
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +59,7 @@ def test_default_model_identity_matches_its_files(codec):
   assert identity["name"] == config["name"] == codec.name
   assert codec.weights_sha256 == identity["weights_sha256"]
   assert config["bits"] == 32
-  size = sum(os.path.getsize(os.path.join(d, f))
-             for d, _, files in os.walk(DEFAULT_MODEL) for f in files)
-  assert size < 60e6
+  assert _model_size(DEFAULT_MODEL) < 60e6
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +114,6 @@ def test_default_model_entropy_coding_saves_bits_losslessly(codec, crops):
 
 ISLAM_MODEL = os.path.join(ROOT, "savedmodels", "islam2021")
 AKBARI_MODEL = os.path.join(ROOT, "savedmodels", "akbari2020")
-
-
-def _model_size(directory):
-  return sum(os.path.getsize(os.path.join(d, f))
-             for d, _, files in os.walk(directory) for f in files)
 
 
 def test_islam2021_model_quality_rises_with_every_iteration(crops):
@@ -174,8 +174,6 @@ def test_each_shipped_system_through_the_tools_in_a_fresh_process(
   """tools/encoder.py and tools/decoder.py, each in its own process, on an
   odd-sized Kodak crop: the SavedModel reloads and the output is the input's
   size and close to it."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   x = _crop("kodim05.png", 100, 200, size=256)[:201, :243]
   Image.fromarray(x).save(tmp_path / "x.png")
   directory = os.path.join(ROOT, "savedmodels", model)
