@@ -177,6 +177,25 @@ def test_training_learns_and_resumes_from_its_checkpoint(tmp_path):
   assert int(second.step.numpy()) == 31
 
 
+def test_training_follows_the_warm_up_and_decay_schedule(tmp_path):
+  codes = synthetic_codes(4, 2, 4, 4)
+  trainer = training.Trainer(pixelrnn.BinaryPixelRNN(CONFIG).build_variables(),
+                             str(tmp_path), learning_rate=1e-2,
+                             warmup_steps=4, decay_steps=10)
+  seen, step = [], trainer.train_step
+
+  def recording_step(batch):  # Reads the rate each step is taken with.
+    seen.append(float(trainer.optimizer.learning_rate.numpy()))
+    return step(batch)
+
+  trainer.train_step = recording_step
+  trainer.fit(codes, steps=20, batch_size=2, log=lambda _: None)
+  np.testing.assert_allclose(seen[:4], [2.5e-3, 5e-3, 7.5e-3, 1e-2])
+  np.testing.assert_allclose(seen[4:10], 1e-2)
+  assert all(a > b for a, b in zip(seen[10:], seen[11:]))  # Cosine decay.
+  assert seen[-1] < 1e-3
+
+
 # --- Range coding. ------------------------------------------------------------
 
 

@@ -106,3 +106,39 @@ def test_one_command_trains_and_saves_beside_the_codec(tmp_path,
   assert info["training"]["steps"] == 2
   assert len(info["training"]["held_out_bits_per_bit"]) == 2
   assert codec.entropy.weights_sha256 == info["weights_sha256"]
+
+
+def test_a_new_run_starts_from_a_saved_entropy_model(tmp_path,
+                                                     tiny_model_dir):
+  model = str(tmp_path / "tiny")
+  shutil.copytree(tiny_model_dir, model)
+  data = str(tmp_path / "data")
+  _images(data, ["a.png", "b.png", "c.png", "d.png"])
+  common = [f"--model={model}", f"--data_dir={data}", "--images=4",
+            "--crop=32", "--iterations=2", "--batch_size=2", "--filters=4",
+            "--validation_fraction=0.25", "--log_every=1"]
+  first = _run(*common, f"--train_dir={tmp_path / 'first'}", "--steps=3",
+               "--learning_rate=0.01")
+  assert first.returncode == 0, first.stderr
+  held_out = first.stdout.split("(mean ")[1].split(")")[0]
+  second = _run(*common, f"--train_dir={tmp_path / 'second'}", "--steps=1",
+                f"--init_from={model}", "--warmup_steps=1",
+                "--decay_steps=1")
+  assert second.returncode == 0, second.stderr
+  # The same held-out crops, scored by the saved model's weights.
+  assert (f"initialized from {os.path.join(model, 'entropy')}: held-out "
+          f"{held_out} bits per bit before training") in second.stdout
+  with open(os.path.join(model, "entropy", "entropy.json")) as f:
+    training = json.load(f)["training"]
+  assert training["init_from"] == model and training["decay_steps"] == 1
+  wider = _run(*common[:-4], "--filters=8", "--validation_fraction=0.25",
+               "--log_every=1", f"--train_dir={tmp_path / 'third'}",
+               "--steps=1", f"--init_from={model}")
+  assert wider.returncode == 2  # A usage error.
+  assert wider.stderr.strip().startswith("train_entropy.py: error: "
+                                         "--init_from: ")
+  assert len(wider.stderr.strip().splitlines()) == 1
+  missing = _run(*common, f"--train_dir={tmp_path / 'fourth'}",
+                 f"--init_from={data}")
+  assert missing.returncode == 2
+  assert "is neither an entropy model nor a codec directory" in missing.stderr

@@ -29,8 +29,9 @@ What ``tools/benchmark.py`` measures (issue 9), for each codec SavedModel
   to RGB; with the gain estimator if the model has one), counted by
   TensorFlow's op statistics on the traced step (:func:`network_flops`;
   a convolution counts 2 per multiply-accumulate), divided by the measured
-  network time and compared with the float32 peak of one large matmul on
-  this machine (:func:`matmul_peak`). Encoding T iterations runs the encoder
+  network time and compared with the peak of one large matmul on this
+  machine in the model's precision (:func:`matmul_peak`; float32, or
+  bfloat16 for a model whose convolutions compute in bfloat16). Encoding T iterations runs the encoder
   T times and the decoder T - 1 times (:meth:`RecurrentCodec.encode
   <tfrnncomp.models.toderici2017.RecurrentCodec.encode>`), decoding runs the
   decoder T times;
@@ -414,10 +415,10 @@ def network_flops(config, height, width):
                            codes, spec(x), nested_spec(decoder_state))}
 
 
-def matmul_peak(size=4096, repeats=5):
-  """float32 GFLOP/s of a size x size matmul here (best of ``repeats``)."""
+def matmul_peak(size=4096, repeats=5, dtype="float32"):
+  """GFLOP/s of a size x size matmul of ``dtype`` here (best of ``repeats``)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  a = tf.random.normal([size, size], seed=0)
+  a = tf.cast(tf.random.normal([size, size], seed=0), dtype)
   matmul = tf.function(lambda a: tf.reduce_sum(tf.linalg.matmul(a, a)))
   matmul(a).numpy()
   best = min(_timed(lambda: matmul(a).numpy())[1] for _ in range(repeats))
@@ -498,11 +499,15 @@ def run(model_dirs, image_paths, rates=RATES, runs=3,
     for bpp in rates:
       iterations_for(bpp, config.bits)  # Checks every rate first.
     configs[model_dir] = config
-  log("measuring the float32 matmul peak")
-  peak = matmul_peak()
+  peaks = {}
+  for dtype in sorted({"float32"} | {getattr(c, "compute_dtype", "float32")
+                                      for c in configs.values()}):
+    log(f"measuring the {dtype} matmul peak")
+    peaks[dtype] = matmul_peak(dtype=dtype)
   shapes = sorted({image_io.read_image(p).shape[:2] for p in image_paths})
   models = []
   for model_dir, config in configs.items():
+    peak = peaks[getattr(config, "compute_dtype", "float32")]
     flops = {}
     for height, width in shapes:
       flops[(height, width)] = network_flops(config, height, width)
@@ -553,12 +558,14 @@ def run(model_dirs, image_paths, rates=RATES, runs=3,
   return {
       "description": "Encode and decode times of tfrnncomp codecs (network "
                      "and entropy coding apart), megapixels per second, peak "
-                     "memory, efficiency against the float32 matmul peak, and "
+                     "memory, efficiency against the matmul peak of the "
+                     "model's precision, and "
                      "standard codecs at similar rates",
       "date": datetime.datetime.now().isoformat(timespec="seconds"),
       "machine": {"cpu": _cpu_model(), "threads": environment,
                   "load_average": os.getloadavg(),
-                  "matmul_float32_gflop_per_s": peak},
+                  "matmul_float32_gflop_per_s": peaks["float32"],
+                  "matmul_gflop_per_s": peaks},
       "versions": _versions(), "runs": runs,
       "images": [os.path.basename(p) for p in image_paths],
       "models": models, "standard": standard}
@@ -594,11 +601,16 @@ def markdown(results):
            f"{results['machine']['load_average'][0]:.2f}), TensorFlow "
            f"{results['versions'].get('tensorflow', '?')}, "
            f"{len(results['images'])} images, median of {results['runs']} "
-           f"run(s). float32 matmul peak: "
-           f"{results['machine']['matmul_float32_gflop_per_s']:.0f} GFLOP/s.",
+           f"run(s). Matmul peak: " + ", ".join(
+               f"{peak:.0f} GFLOP/s in {dtype}" for dtype, peak in
+               results["machine"].get("matmul_gflop_per_s", {
+                   "float32": results["machine"][
+                       "matmul_float32_gflop_per_s"]}).items()) + ".",
            ""]
   for model in results["models"]:
-    lines += [f"**{model['config'].get('name')}** ({model['model']})", "",
+    lines += [f"**{model['config'].get('name')}** ({model['model']}; "
+              f"{model['config'].get('compute_dtype', 'float32')} "
+              f"convolutions)", "",
               "| bpp nominal | iterations | bpp actual | PSNR (dB) | encode s "
               "(network + entropy) | decode s (entropy + network) | encode "
               "MP/s | decode MP/s | peak memory MB | encode / decode % of "

@@ -26,6 +26,7 @@ from typing import Any, Dict, Optional, Union
 __all__ = [
     "ANALYSES",
     "CELLS",
+    "COMPUTE_DTYPES",
     "MAX_BITS_PER_CHANNEL",
     "RECONSTRUCTIONS",
     "SYSTEMS",
@@ -54,6 +55,10 @@ ANALYSES = ("conv", "gdn")
 (Toderici et al. 2017) or convolutions followed by GDN / IGDN (Islam et al.
 2021)."""
 
+COMPUTE_DTYPES = ("float32", "bfloat16")
+"""Precision of the recurrent codecs' convolutions (float32 weights either
+way; :mod:`tfrnncomp.layers.precision`)."""
+
 MAX_BITS_PER_CHANNEL = 8
 """Largest B of the Akbari 2020 scalar quantizer (codes fit in a byte)."""
 
@@ -75,6 +80,10 @@ class CodecConfig:
   bits: int = 32
   iterations: int = 16
   analysis: str = "conv"
+  # "bfloat16": convolutions in bfloat16 on float32 weights (faster on CPUs
+  # with AVX512-BF16/AMX; tfrnncomp.layers.precision). Not part of the
+  # weights: a model can be exported in either (tools/export.py).
+  compute_dtype: str = "float32"
 
   # Paper sizes (before the width multiplier).
   encoder_conv_filters: int = 64
@@ -93,6 +102,9 @@ class CodecConfig:
     if self.analysis not in ANALYSES:
       raise ValueError(f"analysis must be one of {ANALYSES}, "
                        f"got {self.analysis!r}")
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, "
+                       f"got {self.compute_dtype!r}")
     if not 0 < self.width <= 4:
       raise ValueError(f"width must be in (0, 4], got {self.width}")
     if not 1 <= self.bits <= 1024:

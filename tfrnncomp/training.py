@@ -44,8 +44,8 @@ from tfrnncomp import export as export_lib
 from tfrnncomp import models
 from tfrnncomp.models import toderici2017
 
-__all__ = ["TrainConfig", "learning_rate", "residual_l1_loss", "ms_ssim", "ms_ssim_scales",
-           "variable_rate_loss", "make_strategy", "train",
+__all__ = ["TrainConfig", "learning_rate", "scheduled_learning_rate",
+           "residual_l1_loss", "ms_ssim", "ms_ssim_scales", "variable_rate_loss", "make_strategy", "train",
            "load_or_create_config", "MS_SSIM_WEIGHTS"]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -183,20 +183,30 @@ def load_or_create_config(train_dir, config):
   """Returns the config saved in ``train_dir``, or saves ``config`` there.
 
   Resuming with a different network config is an error, not a silent change.
+  The precision of the convolutions (``compute_dtype``) is not part of the
+  network: a run may resume in another, which is then saved.
   """
   path = os.path.join(train_dir, "config.json")
   if os.path.exists(path):
     with open(path) as f:
       saved = config_lib.config_from_json(f.read())
-    if config is not None and saved != config:
+    if config is None:
+      return saved
+    if _network(saved) != _network(config):
       raise ValueError(f"{train_dir} holds a run of a different model config "
                        f"({saved}); use another --train_dir")
-    return saved
+    if saved == config:
+      return saved
   os.makedirs(train_dir, exist_ok=True)
   export_lib.write_atomic(path, config.to_json().encode())
   return config
 
 
+def _network(config):
+  """``config`` without the settings that leave the weights unchanged."""
+  if hasattr(config, "compute_dtype"):
+    return dataclasses.replace(config, compute_dtype="float32")
+  return config
 def _value(variable):
   """A scalar variable's value (also for MirroredVariables, where int() fails)."""
   return int(variable.numpy())
@@ -387,11 +397,23 @@ def learning_rate(train_config, step, start_step=0):
   to finish it.
   """
   tc = train_config
-  factor = min(1., (step - start_step + 1) / max(1, tc.warmup_steps))
-  if tc.decay_steps > 0:
-    into = max(0, step - (tc.steps - tc.decay_steps))
-    factor *= 0.5 * (1. + math.cos(math.pi * min(1., into / tc.decay_steps)))
-  return tc.learning_rate * factor
+  return scheduled_learning_rate(tc.learning_rate, step, tc.steps,
+                                 tc.warmup_steps, tc.decay_steps, start_step)
+
+
+def scheduled_learning_rate(base, step, steps, warmup_steps=0, decay_steps=0,
+                            start_step=0):
+  """:func:`learning_rate`'s schedule with its parameters spelt out.
+
+  Linear warm-up over ``warmup_steps`` from ``start_step``, then ``base``,
+  then a cosine decay to 0 over the last ``decay_steps`` of ``steps``; also
+  used by the entropy model's trainer (:mod:`tfrnncomp.entropy.training`).
+  """
+  factor = min(1., (step - start_step + 1) / max(1, warmup_steps))
+  if decay_steps > 0:
+    into = max(0, step - (steps - decay_steps))
+    factor *= 0.5 * (1. + math.cos(math.pi * min(1., into / decay_steps)))
+  return base * factor
 
 
 class _RecurrentObjective:

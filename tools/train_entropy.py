@@ -13,7 +13,14 @@ and reuses the cached codes):
    --images grows; tfrnncomp/entropy/codes_dataset.py).
 2. Training: Adam on the cross-entropy in bits per code bit
    (tfrnncomp/entropy/training.py), batches of --batch_size crops with all
-   their iterations; checkpoints in --train_dir/checkpoints.
+   their iterations, --warmup_steps of warm-up and a cosine decay over the
+   last --decay_steps; checkpoints in --train_dir/checkpoints. A new run can
+   start from a saved entropy model (--init_from), e.g. when the codec was
+   fine-tuned from one that has an entropy model:
+
+     python tools/train_entropy.py --model ~/cand/fine_tuned \
+         --init_from savedmodels/residual_gru --train_dir ~/runs/entropy_ft \
+         --images 200 --steps 3000 --decay_steps 1500
 3. Export: the model, as a SavedModel with its range coder, to
    MODEL/entropy/ (tfrnncomp/entropy/saved_model.py), where tools/encoder.py
    and tools/decoder.py find it; prints its identifier and the held-out
@@ -49,6 +56,14 @@ flags.DEFINE_integer("iterations", 16, "Codec iterations per crop.")
 flags.DEFINE_integer("steps", 20000, "Total training steps.")
 flags.DEFINE_integer("batch_size", 8, "Crops per step.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_integer("warmup_steps", 0, "Linear warm-up of the learning rate "
+                     "over the first steps of this run.")
+flags.DEFINE_integer("decay_steps", 0, "Cosine decay of the learning rate to "
+                     "0 over the last steps of --steps (0: constant).")
+flags.DEFINE_string("init_from", None, "Start a new run from a saved entropy "
+                    "model: a codec directory with an entropy/ subdirectory, "
+                    "or an entropy directory. Ignored when --train_dir holds "
+                    "a checkpoint to resume.")
 flags.DEFINE_integer("filters", 32, "Channels of the entropy network.")
 flags.DEFINE_float("validation_fraction", 0.1, "Crops held out.")
 flags.DEFINE_integer("seed", 0, "Image order, crops and batches.")
@@ -70,8 +85,22 @@ def main(argv):
   for name in ("images", "iterations", "steps", "batch_size", "filters"):
     if FLAGS[name].value < 1:
       raise app.UsageError(f"--{name} must be positive")
+  for name in ("warmup_steps", "decay_steps"):
+    if FLAGS[name].value < 0:
+      raise app.UsageError(f"--{name} must not be negative")
+  if FLAGS.decay_steps > FLAGS.steps:
+    raise app.UsageError("--decay_steps must not exceed --steps")
+  init_from = None
+  if FLAGS.init_from:
+    init_from = os.path.expanduser(FLAGS.init_from)
+    if os.path.isdir(os.path.join(init_from, "entropy")):
+      init_from = os.path.join(init_from, "entropy")
+    if not os.path.isfile(os.path.join(init_from, "entropy.json")):
+      raise app.UsageError(f"--init_from {FLAGS.init_from} is neither an "
+                           f"entropy model nor a codec directory with one")
   codes_dataset.training_images(FLAGS.data_dir)  # Refuses Kodak at once.
   import json  # pylint: disable=g-import-not-at-top
+  from tfrnncomp import export as export_lib
   from tfrnncomp.entropy import pixelrnn
   from tfrnncomp.entropy import saved_model
   from tfrnncomp.entropy import training
@@ -101,10 +130,23 @@ def main(argv):
     with open(config_path, "w") as f:
       f.write(config.to_json())
   model = pixelrnn.BinaryPixelRNN(config).build_variables()
-  trainer = training.Trainer(model, train_dir, FLAGS.learning_rate)
+  trainer = training.Trainer(model, train_dir, FLAGS.learning_rate,
+                             warmup_steps=FLAGS.warmup_steps,
+                             decay_steps=FLAGS.decay_steps)
   resumed = trainer.restore()
   if resumed:
     log(f"resumed from {resumed} (step {int(trainer.step.numpy())})")
+  elif init_from:
+    try:
+      kept = export_lib.restore_weights(model, init_from)
+    except ValueError as e:
+      raise app.UsageError(f"--init_from: {e}") from None
+    if kept:
+      raise app.UsageError(f"--init_from {FLAGS.init_from}: its entropy "
+                           f"model lacks {', '.join(kept)}; configs differ")
+    before = trainer.evaluate(validation_codes)
+    log(f"initialized from {init_from}: held-out {before.mean():.4f} bits "
+        f"per bit before training")
   trainer.fit(train_codes, FLAGS.steps, FLAGS.batch_size, seed=FLAGS.seed,
               log_every=FLAGS.log_every,
               checkpoint_every=FLAGS.checkpoint_every, log=log)
@@ -117,6 +159,8 @@ def main(argv):
         "steps": int(trainer.step.numpy()), "crops": int(len(train_codes)),
         "crop": FLAGS.crop, "iterations": FLAGS.iterations,
         "batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate,
+        "warmup_steps": FLAGS.warmup_steps, "decay_steps": FLAGS.decay_steps,
+        "init_from": FLAGS.init_from,
         "held_out_bits_per_bit": [round(float(b), 5) for b in per_iteration],
         "data_dir": os.path.basename(os.path.normpath(FLAGS.data_dir))})
     log(f"saved {saved_model.entropy_directory(FLAGS.model)}: {info['name']} "

@@ -8,9 +8,14 @@ per code bit,
 
 which is the size the range coder achieves (up to the bins' rounding and a
 few bytes per chunk) relative to the raw codes (1 bit per bit). Adam on
-batches of crops with all their iterations; checkpoints (model, optimizer,
-step) go to ``TRAIN_DIR/checkpoints`` every ``checkpoint_every`` steps and at
-the end, and a run resumes from the latest.
+batches of crops with all their iterations, under the codec trainer's
+schedule (:func:`tfrnncomp.training.scheduled_learning_rate`: warm-up, then
+constant, then a cosine decay to 0 over the last ``decay_steps``);
+checkpoints (model, optimizer, step) go to ``TRAIN_DIR/checkpoints`` every
+``checkpoint_every`` steps and at the end, and a run resumes from the latest.
+A new run can start from the weights of a saved entropy model
+(:func:`tfrnncomp.export.restore_weights`), e.g. that of the codec a
+fine-tuned codec came from: its codes change little, so a short run adapts it.
 """
 
 import os
@@ -19,6 +24,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfrnncomp import training as codec_training
 from tfrnncomp.entropy import pixelrnn
 
 __all__ = ["Trainer"]
@@ -27,8 +33,12 @@ __all__ = ["Trainer"]
 class Trainer:
   """Adam on the bits-per-bit loss, with resumable checkpoints."""
 
-  def __init__(self, model, train_dir, learning_rate=1e-3, max_to_keep=2):
+  def __init__(self, model, train_dir, learning_rate=1e-3, max_to_keep=2,
+               warmup_steps=0, decay_steps=0):
     self.model = model
+    self.learning_rate = learning_rate
+    self.warmup_steps = warmup_steps
+    self.decay_steps = decay_steps
     self.optimizer = tf.keras.optimizers.Adam(learning_rate)
     # Slots created now, not inside the tf.function, and restorable.
     self.optimizer.build(model.trainable_variables)
@@ -77,9 +87,14 @@ class Trainer:
   def fit(self, codes, steps, batch_size, seed=0, log_every=50,
           checkpoint_every=500, log=print):
     """Trains until ``self.step`` reaches ``steps``; returns the last loss."""
-    rng = np.random.default_rng([seed, int(self.step.numpy())])
+    start_step = int(self.step.numpy())
+    rng = np.random.default_rng([seed, start_step])
     losses, start, mean = [], time.time(), float("nan")
     while int(self.step.numpy()) < steps:
+      self.optimizer.learning_rate.assign(
+          codec_training.scheduled_learning_rate(
+              self.learning_rate, int(self.step.numpy()), steps,
+              self.warmup_steps, self.decay_steps, start_step))
       batch = codes[rng.choice(len(codes), batch_size, replace=False)
                     if batch_size <= len(codes) else
                     rng.integers(0, len(codes), batch_size)]

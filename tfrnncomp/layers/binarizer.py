@@ -12,6 +12,8 @@ straight through: d b / d x = 1 (Raiko et al. 2015; Toderici et al. 2016).
 
 import tensorflow as tf
 
+from tfrnncomp.layers import precision
+
 __all__ = ["Binarizer", "stochastic_binarize", "binarize"]
 
 
@@ -40,11 +42,12 @@ def stochastic_binarize(x, seed=None):
 class Binarizer(tf.keras.layers.Layer):
   """1x1 conv -> tanh -> +-1 codes (stochastic if ``training``)."""
 
-  def __init__(self, bits, **kwargs):
+  def __init__(self, bits, compute_dtype="float32", **kwargs):
     super().__init__(**kwargs)
     self.bits = int(bits)
-    self.conv = tf.keras.layers.Conv2D(self.bits, 1, use_bias=False,
-                                       name="conv")
+    self.compute_dtype_of_conv = precision.check_compute_dtype(compute_dtype)
+    self.conv = precision.Conv2D(self.bits, 1, use_bias=False,
+                                 compute_dtype=compute_dtype, name="conv")
 
   def call(self, inputs, training=False):
     x = tf.tanh(self.conv(inputs))
@@ -54,5 +57,5 @@ class Binarizer(tf.keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(bits=self.bits)
+    config.update(bits=self.bits, compute_dtype=self.compute_dtype_of_conv)
     return config

@@ -33,7 +33,7 @@ class ConvGRUCell(ConvRNNCell):
 
   def __init__(self, *args, **kwargs):
     super().__init__(*args, **kwargs)
-    self.candidate_conv = tf.keras.layers.Conv2D(
+    self.candidate_conv = self.conv(
         self.filters, self.hidden_kernel_size, padding="same", use_bias=False,
         name="candidate_conv")
 

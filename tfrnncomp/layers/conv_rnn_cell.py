@@ -8,12 +8,16 @@ Keras' ConvLSTM, all gates of one convolution are computed by one fused kernel
 and split with ``tf.split``.
 
 A cell is called as ``output, new_states = cell(x, states)``; it owns the shape
-of its states (:meth:`zero_state`), so no other code writes them out.
+of its states (:meth:`zero_state`), so no other code writes them out. Its
+convolutions may compute in bfloat16 (``compute_dtype``, see
+:mod:`tfrnncomp.layers.precision`); gates and states stay float32.
 """
 
 import math
 
 import tensorflow as tf
+
+from tfrnncomp.layers import precision
 
 __all__ = ["ConvRNNCell"]
 
@@ -30,19 +34,25 @@ class ConvRNNCell(tf.keras.layers.Layer):
   state_names = ("h",)
 
   def __init__(self, filters, kernel_size=3, strides=1, hidden_kernel_size=1,
-               **kwargs):
+               compute_dtype="float32", **kwargs):
     super().__init__(**kwargs)
+    self.compute_dtype_of_convs = precision.check_compute_dtype(compute_dtype)
     self.filters = int(filters)
     self.kernel_size = int(kernel_size)
     self.strides = int(strides)
     self.hidden_kernel_size = int(hidden_kernel_size)
-    self.input_conv = tf.keras.layers.Conv2D(
+    self.input_conv = self.conv(
         int(self.input_gates * self.filters), self.kernel_size,
         strides=self.strides, padding="same",
         bias_initializer=self.input_bias_initializer, name="input_conv")
-    self.hidden_conv = tf.keras.layers.Conv2D(
+    self.hidden_conv = self.conv(
         int(self.hidden_gates * self.filters), self.hidden_kernel_size,
         padding="same", use_bias=False, name="hidden_conv")
+
+  def conv(self, *args, **kwargs):
+    """A convolution of this cell (in its ``compute_dtype``)."""
+    return precision.Conv2D(*args, compute_dtype=self.compute_dtype_of_convs,
+                            **kwargs)
 
   @property
   def state_size(self):
@@ -85,5 +95,6 @@ class ConvRNNCell(tf.keras.layers.Layer):
     config = super().get_config()
     config.update(filters=self.filters, kernel_size=self.kernel_size,
                   strides=self.strides,
-                  hidden_kernel_size=self.hidden_kernel_size)
+                  hidden_kernel_size=self.hidden_kernel_size,
+                  compute_dtype=self.compute_dtype_of_convs)
     return config

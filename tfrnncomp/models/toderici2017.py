@@ -54,6 +54,7 @@ import tensorflow as tf
 
 from tfrnncomp import config as config_lib
 from tfrnncomp import layers
+from tfrnncomp.layers import precision
 
 __all__ = ["Encoder", "Decoder", "GainEstimator", "RecurrentCodec",
            "to_float", "to_uint8", "pad_to_multiple", "BLOCK"]
@@ -89,7 +90,8 @@ def pad_to_multiple(x, multiple=BLOCK):
 def _make_cell(config, filters, kernel_size, strides, hidden_kernel_size, name):
   return layers.CELLS[config.cell](
       config.scaled(filters), kernel_size=kernel_size, strides=strides,
-      hidden_kernel_size=hidden_kernel_size, name=name)
+      hidden_kernel_size=hidden_kernel_size,
+      compute_dtype=config.compute_dtype, name=name)
 
 
 class Encoder(tf.keras.layers.Layer):
@@ -97,9 +99,9 @@ class Encoder(tf.keras.layers.Layer):
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
-    self.conv = tf.keras.layers.Conv2D(
+    self.conv = precision.Conv2D(
         config.scaled(config.encoder_conv_filters), 3, strides=2,
-        padding="same", name="conv")
+        padding="same", compute_dtype=config.compute_dtype, name="conv")
     # Created only for Islam 2021, so the Toderici 2017 variable layout (and
     # its checkpoints) stay as they were.
     if config.analysis == "gdn":
@@ -133,8 +135,9 @@ class Decoder(tf.keras.layers.Layer):
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
-    self.conv = tf.keras.layers.Conv2D(
-        config.scaled(config.decoder_conv_filters), 1, name="conv")
+    self.conv = precision.Conv2D(
+        config.scaled(config.decoder_conv_filters), 1,
+        compute_dtype=config.compute_dtype, name="conv")
     if config.analysis == "gdn":
       self.igdn = layers.GDN(inverse=True, name="igdn")
     else:
@@ -144,7 +147,8 @@ class Decoder(tf.keras.layers.Layer):
         for i, (f, k, hk) in enumerate(zip(config.decoder_filters,
                                            config.decoder_kernels,
                                            config.decoder_hidden_kernels))]
-    self.to_rgb = tf.keras.layers.Conv2D(3, 1, name="to_rgb")
+    self.to_rgb = precision.Conv2D(3, 1, compute_dtype=config.compute_dtype,
+                                   name="to_rgb")
 
   def zero_state(self, batch_size, height, width):
     """States for codes of spatial size height x width (= H/16 x W/16)."""
@@ -176,11 +180,13 @@ class GainEstimator(tf.keras.layers.Layer):
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
     filters = config.scaled(32)
-    self.convs = [tf.keras.layers.Conv2D(filters, 3, strides=2, padding="same",
-                                         activation="elu", name=f"conv{i + 1}")
+    self.convs = [precision.Conv2D(filters, 3, strides=2, padding="same",
+                                   activation="elu",
+                                   compute_dtype=config.compute_dtype,
+                                   name=f"conv{i + 1}")
                   for i in range(3)]
-    self.out = tf.keras.layers.Conv2D(1, 1, kernel_initializer="zeros",
-                                      name="out")
+    self.out = precision.Conv2D(1, 1, kernel_initializer="zeros",
+                                compute_dtype=config.compute_dtype, name="out")
 
   def call(self, x_hat):
     y = x_hat
@@ -205,7 +211,8 @@ class RecurrentCodec(tf.keras.Model):
     super().__init__(name=kwargs.pop("name", config.name), **kwargs)
     self.config = config
     self.encoder = Encoder(config, name="encoder")
-    self.binarizer = layers.Binarizer(config.bits, name="binarizer")
+    self.binarizer = layers.Binarizer(
+        config.bits, compute_dtype=config.compute_dtype, name="binarizer")
     self.decoder = Decoder(config, name="decoder")
     self.gain = (GainEstimator(config, name="gain")
                  if config.reconstruction == "residual_scaling" else None)
