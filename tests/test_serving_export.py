@@ -124,8 +124,8 @@ def test_export_tool_copies_a_savedmodel_to_the_next_version(served,
       "export.py: error: ")
   assert "version 1 of codec is taken" in taken.stderr
   usage = subprocess.run([sys.executable, EXPORT_TOOL,
-                          f"--savedmodel={directory}", f"--output={base}/x"],
+                          f"--savedmodel={directory}"],
                          env=ENV, capture_output=True, text=True)
   assert usage.returncode == 2
   assert usage.stderr.strip().splitlines() == [
-      "export.py: error: --savedmodel is copied to a --serving_dir"]
+      "export.py: error: give one of --output and --serving_dir"]

@@ -5,6 +5,7 @@ often while it saves. The run must leave its last complete checkpoint and
 resume from it.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -95,3 +96,24 @@ def test_kill_9_during_training_then_resume(tmp_path, images):
   leftovers = [n for n in os.listdir(train_dir)
                if n.endswith("_temp") or n.startswith("checkpoint.tmp")]
   assert not leftovers
+
+
+def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
+  train_dir = tmp_path / "run"
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  first = subprocess.run(_train_command(images, train_dir, 1), env=env,
+                         capture_output=True, text=True, timeout=300)
+  assert first.returncode == 0, first.stderr[-3000:]
+  second = subprocess.run(
+      _train_command(images, train_dir, 2) + ["--compute_dtype=bfloat16"],
+      env=env, capture_output=True, text=True, timeout=300)
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert "at step 1" in second.stdout + second.stderr
+  assert _saved_step(train_dir) == 2
+  config = json.loads((train_dir / "config.json").read_text())
+  assert config["compute_dtype"] == "bfloat16"
+  wider = subprocess.run(
+      _train_command(images, train_dir, 3) + ["--width=0.125"], env=env,
+      capture_output=True, text=True, timeout=300)
+  assert wider.returncode != 0
+  assert "different model config" in wider.stderr
