@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfrnncomp import cli
 from tfrnncomp import config as config_lib
+from tfrnncomp import layers
 from tfrnncomp import models
 from tfrnncomp import training
 from tfrnncomp.layers import precision
@@ -118,3 +119,20 @@ def test_a_run_resumes_in_another_precision_but_not_another_network(
   with pytest.raises(ValueError, match="different model config"):
     training.load_or_create_config(
         train_dir, dataclasses.replace(config, width=2 * config.width))
+
+
+@pytest.mark.parametrize("make", [
+    lambda dtype: precision.Conv2D(4, 1, compute_dtype=dtype),
+    lambda dtype: layers.ConvLSTMCell(4, compute_dtype=dtype),
+    lambda dtype: layers.ConvGRUCell(4, compute_dtype=dtype),
+    lambda dtype: layers.ResidualGRUCell(4, compute_dtype=dtype),
+    lambda dtype: layers.AssociativeLSTMCell(4, compute_dtype=dtype),
+    lambda dtype: layers.Binarizer(4, compute_dtype=dtype),
+], ids=["Conv2D", "ConvLSTMCell", "ConvGRUCell", "ResidualGRUCell",
+        "AssociativeLSTMCell", "Binarizer"])
+def test_every_layer_with_convolutions_names_their_precision_alike(make):
+  layer = make("bfloat16")
+  assert layer.conv_dtype == "bfloat16"
+  again = type(layer).from_config(layer.get_config())
+  assert again.conv_dtype == "bfloat16"
+  assert make("float32").conv_dtype == "float32"

@@ -45,7 +45,7 @@ class Binarizer(tf.keras.layers.Layer):
   def __init__(self, bits, compute_dtype="float32", **kwargs):
     super().__init__(**kwargs)
     self.bits = int(bits)
-    self.compute_dtype_of_conv = precision.check_compute_dtype(compute_dtype)
+    self.conv_dtype = precision.check_compute_dtype(compute_dtype)
     self.conv = precision.Conv2D(self.bits, 1, use_bias=False,
                                  compute_dtype=compute_dtype, name="conv")
 
@@ -57,5 +57,5 @@ class Binarizer(tf.keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(bits=self.bits, compute_dtype=self.compute_dtype_of_conv)
+    config.update(bits=self.bits, compute_dtype=self.conv_dtype)
     return config

@@ -36,7 +36,7 @@ class ConvRNNCell(tf.keras.layers.Layer):
   def __init__(self, filters, kernel_size=3, strides=1, hidden_kernel_size=1,
                compute_dtype="float32", **kwargs):
     super().__init__(**kwargs)
-    self.compute_dtype_of_convs = precision.check_compute_dtype(compute_dtype)
+    self.conv_dtype = precision.check_compute_dtype(compute_dtype)
     self.filters = int(filters)
     self.kernel_size = int(kernel_size)
     self.strides = int(strides)
@@ -51,7 +51,7 @@ class ConvRNNCell(tf.keras.layers.Layer):
 
   def conv(self, *args, **kwargs):
     """A convolution of this cell (in its ``compute_dtype``)."""
-    return precision.Conv2D(*args, compute_dtype=self.compute_dtype_of_convs,
+    return precision.Conv2D(*args, compute_dtype=self.conv_dtype,
                             **kwargs)
 
   @property
@@ -96,5 +96,5 @@ class ConvRNNCell(tf.keras.layers.Layer):
     config.update(filters=self.filters, kernel_size=self.kernel_size,
                   strides=self.strides,
                   hidden_kernel_size=self.hidden_kernel_size,
-                  compute_dtype=self.compute_dtype_of_convs)
+                  compute_dtype=self.conv_dtype)
     return config
