@@ -170,14 +170,21 @@ def test_a_resumed_run_warms_up_again():
   assert lr(2000) == pytest.approx(0., abs=1e-12)
 
 
-def test_a_non_finite_step_changes_no_weight(image_dir, tmp_path, monkeypatch):
-  """A NaN loss (an overflowing IGDN, say) is skipped, never trained on."""
+@pytest.mark.parametrize("factor", [float("nan"), 1e34],
+                         ids=["nan_loss", "finite_loss_overflowing_norm"])
+def test_a_non_finite_step_changes_no_weight(image_dir, tmp_path, monkeypatch,
+                                             factor):
+  """A NaN loss (an overflowing IGDN, say) is skipped, never trained on.
+
+  So is a finite loss whose gradients are finite but whose global norm
+  overflows float32 (clipping by that norm would write NaNs).
+  """
   recurrent = training._RecurrentObjective  # pylint: disable=protected-access
   original = recurrent.loss
 
   def poisoned(self, model, x):
     loss, metrics = original(self, model, x)
-    return loss * float("nan"), metrics * float("nan")
+    return loss * factor, metrics * factor
 
   monkeypatch.setattr(recurrent, "loss", poisoned)
   tc = training.TrainConfig(steps=3, batch_size=2, patch_size=32,

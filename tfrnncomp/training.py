@@ -295,21 +295,25 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
       scaled = loss / replicas
     grads = tape.gradient(scaled, model.trainable_variables)
     # A step whose loss or gradients are not finite (GDN/IGDN outputs can
-    # overflow early in training) changes no weight: its gradients are
-    # zeroed, so a NaN never reaches the weights or a checkpoint.
-    finite = tf.math.is_finite(loss)
-    for g in grads:
-      if g is not None:
-        finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-    grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g))
+    # overflow) changes no weight: its gradients are zeroed, so a NaN never
+    # reaches the weights or a checkpoint. The test is on the gradients'
+    # global norm, which is also what clipping divides by: finite gradients
+    # whose norm overflows float32 would make clip_by_global_norm return
+    # NaNs (this happened with savedmodels/akbari2020 on training patches
+    # where its IGDN decoder overflows to a loss of ~1e19).
+    norm = tf.linalg.global_norm([g for g in grads if g is not None])
+    applied = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+    grads = [None if g is None else tf.where(applied, g, tf.zeros_like(g))
              for g in grads]
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return metrics
+    return metrics, tf.cast(applied, tf.float32)
 
   @tf.function
   def train_step(patches):
-    metrics = strategy.run(step_fn, args=(patches,))
-    return strategy.reduce(tf.distribute.ReduceOp.MEAN, metrics, None)
+    metrics, applied = strategy.run(step_fn, args=(patches,))
+    # applied: the fraction of replicas whose gradients were finite.
+    return (strategy.reduce(tf.distribute.ReduceOp.MEAN, metrics, None),
+            strategy.reduce(tf.distribute.ReduceOp.MEAN, applied, None))
 
   writer = tf.summary.create_file_writer(
       os.path.join(train_dir, "logs") if chief else os.path.join(
@@ -322,12 +326,12 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
   while _value(step) < tc.steps:
     current = _value(step)
     optimizer.learning_rate.assign(learning_rate(tc, current, start_step))
-    metrics = train_step(next(iterator)).numpy()
+    metrics, applied = train_step(next(iterator))
+    metrics = metrics.numpy()
     step.assign_add(1)
     window_steps += 1
-    value = objective.loss_value(metrics)
-    if math.isfinite(value):
-      window_loss += value
+    if applied.numpy() == 1:
+      window_loss += objective.loss_value(metrics)
     else:
       window_skipped += 1  # No weight changed (see step_fn).
     if _value(step) % tc.log_every == 0 or _value(step) == tc.steps:
