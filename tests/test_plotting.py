@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from tfrnncomp import errors
 from tfrnncomp import evaluation
 from tfrnncomp import plotting
 
@@ -68,6 +69,9 @@ def test_report_has_figures_and_bd_table(tmp_path):
   _write_result(str(tmp_path), "jpeg", "JPEG", 1.)
   _write_result(str(tmp_path), "hevc", "HEVC", 0.5)
   _write_result(str(tmp_path), "ours", "Ours", 0.8)
+  # Other records kept beside the curves are not curves.
+  evaluation.write_json(str(tmp_path / "benchmark.json"),
+                        {"description": "timings", "runs": 3})
   paths = plotting.write_report(str(tmp_path), None)
   assert [os.path.basename(p) for p in paths] == [
       "psnr.png", "ms_ssim.png", "bd_rate.md", "rates.md"]
@@ -75,6 +79,29 @@ def test_report_has_figures_and_bd_table(tmp_path):
     table = f.read()
   assert "| Ours | -20.0% | -20.0% | +60.0% | +60.0% |" in table
   assert "| HEVC | -50.0% | -50.0% | +0.0% | +0.0% |" in table
+  assert "timings" not in table and "benchmark" not in table
+  # The table over 0.25-1 bpp: same constant rate ratios, same BD-rates.
+  ranged = table.split("## Over 0.25-1 bpp")[1]
+  assert "| Ours | -20.0% | -20.0% | +60.0% | +60.0% |" in ranged
+
+
+def test_span_points_keep_the_nearest_point_outside_each_end():
+  rate = np.array([0.5, 0.1, 0.2, 0.4, 1.6, 0.8])
+  quality = rate * 10
+  kept_rate, kept_quality = plotting.span_points(rate, quality, (0.25, 1.))
+  np.testing.assert_array_equal(kept_rate, [0.2, 0.4, 0.5, 0.8, 1.6])
+  np.testing.assert_array_equal(kept_quality, kept_rate * 10)
+  # Points exactly on the ends need none outside them.
+  kept_rate, _ = plotting.span_points(rate, quality, (0.2, 0.8))
+  np.testing.assert_array_equal(kept_rate, [0.2, 0.4, 0.5, 0.8])
+  assert plotting.span_points(rate, quality, None)[0] is not None
+
+
+def test_a_broken_result_json_is_an_error(tmp_path):
+  evaluation.write_json(str(tmp_path / "ours.json"),
+                        {"name": "Ours", "results": {"psnr-rgb": [30.]}})
+  with pytest.raises(errors.InputError, match="not a result JSON"):
+    plotting.load_results(str(tmp_path))
 
 
 def test_rate_table_interpolates_in_log_rate_and_never_extrapolates():

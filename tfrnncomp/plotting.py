@@ -32,6 +32,7 @@ Figures use Matplotlib's Agg backend (no display needed).
 
 import dataclasses
 import glob
+import json
 import math
 import os
 import re
@@ -45,7 +46,8 @@ from tfrnncomp import metrics
 
 __all__ = ["Curve", "curve_from_result", "load_results", "load_tfc",
            "load_compressai", "load_islam2021", "load_references",
-           "DEFAULT_REFERENCES", "bd_rate", "curve_bd_rate", "bd_rate_table",
+           "DEFAULT_REFERENCES", "BD_RATE_RANGE", "bd_rate", "span_points",
+           "curve_bd_rate", "bd_rate_table",
            "quality_at", "rate_table",
            "plot_rd", "plot_crops", "crop_comparison", "write_report"]
 
@@ -110,10 +112,22 @@ def curve_from_result(data, key, published=False, label=None):
 
 
 def load_results(results_dir):
-  """Our result JSONs in ``results_dir`` (``*.json``), keyed by file stem."""
+  """Our result JSONs in ``results_dir`` (``*.json``), keyed by file stem.
+
+  A JSON object without a ``results`` key is another kind of record kept
+  beside the curves (``benchmark.json``, ``entropy_coding.json``) and is
+  skipped; one with ``results`` must be a valid result JSON.
+  """
   curves = {}
   for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
     key = os.path.splitext(os.path.basename(path))[0]
+    try:
+      with open(path) as f:
+        data = json.load(f)
+    except (OSError, ValueError):
+      data = None  # read_json reports it.
+    if isinstance(data, dict) and "results" not in data:
+      continue
     curves[key] = curve_from_result(evaluation.read_json(path), key)
   return curves
 
@@ -249,22 +263,54 @@ def bd_rate(anchor_rate, anchor_quality, test_rate, test_quality):
   return float((math.exp(mean_log_ratio) - 1.) * 100.)
 
 
-def curve_bd_rate(anchor, test, metric):
-  """:func:`bd_rate` of two :class:`Curve` s for "psnr" or "ms_ssim_db"."""
+def span_points(rate, quality, rate_range):
+  """The points of a curve that span ``rate_range = (low, high)`` bpp.
+
+  Those inside the range and, on each side, the nearest one outside it (so
+  that the fitted curve covers the range's ends); all points if
+  ``rate_range`` is None.
+  """
+  rate, quality = np.asarray(rate), np.asarray(quality)
+  if rate_range is None:
+    return rate, quality
+  low, high = rate_range
+  order = np.argsort(rate)
+  rate, quality = rate[order], quality[order]
+  first = max(0, int(np.searchsorted(rate, low, side="right")) - 1)
+  last = min(rate.size, int(np.searchsorted(rate, high, side="left")) + 1)
+  return rate[first:last], quality[first:last]
+
+
+BD_RATE_RANGE = (0.25, 1.0)
+"""The rates (bpp) of the second BD-rate table of ``bd_rate.md``."""
+
+
+def curve_bd_rate(anchor, test, metric, rate_range=None):
+  """:func:`bd_rate` of two :class:`Curve` s for "psnr" or "ms_ssim_db".
+
+  With ``rate_range = (low, high)``, each curve keeps only the points that
+  span that range (:func:`span_points`), so the quality range compared is
+  the one both codecs reach between those rates.
+  """
   a, t = anchor.points(metric), test.points(metric)
   if a is None or t is None:
     return math.nan
+  a = span_points(a[0], a[1], rate_range)
+  t = span_points(t[0], t[1], rate_range)
   return bd_rate(a[0], a[1], t[0], t[1])
 
 
 def bd_rate_table(curves: Sequence[Curve], anchors: Dict[str, Curve],
-                  metric_names=(("psnr", "PSNR"), ("ms_ssim_db", "MS-SSIM"))):
+                  metric_names=(("psnr", "PSNR"), ("ms_ssim_db", "MS-SSIM")),
+                  rate_range=None):
   """A Markdown table of BD-rates of ``curves`` against each anchor.
 
   Args:
     curves: the rows.
     anchors: column groups, by display name (e.g. ``{"JPEG": curve}``).
     metric_names: ``(metric, heading)`` pairs, the columns of each anchor.
+    rate_range: optional ``(low, high)`` bpp: compare only the points that
+      span it (:func:`curve_bd_rate`).
 
   Returns:
     The table as a string (one line per curve; "n/a" where the quality
@@ -279,7 +325,7 @@ def bd_rate_table(curves: Sequence[Curve], anchors: Dict[str, Curve],
     for anchor in anchors.values():
       for metric, _ in metric_names:
         value = (0. if anchor is curve else
-                 curve_bd_rate(anchor, curve, metric))
+                 curve_bd_rate(anchor, curve, metric, rate_range))
         cells.append("n/a" if math.isnan(value) else f"{value:+.1f}%")
     label = curve.label + (" (published)" if curve.published else "")
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -465,6 +511,13 @@ def write_report(results_dir, reference_dir=None, output_dir=None,
            "adaptive rates.", ""]
   if anchors:
     lines.append(bd_rate_table(curves, anchors))
+    low, high = BD_RATE_RANGE
+    lines += [f"## Over {low:g}-{high:g} bpp", "",
+              f"The same, each curve keeping only the points that span "
+              f"{low:g}-{high:g} bpp (those inside and the nearest one on "
+              f"either side; `plotting.span_points`): the range of the "
+              f"quality targets.", "",
+              bd_rate_table(curves, anchors, rate_range=BD_RATE_RANGE)]
   else:
     lines.append("No JPEG or HEVC result to use as an anchor.\n")
   path = os.path.join(output_dir, "bd_rate.md")
