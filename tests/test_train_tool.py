@@ -99,13 +99,15 @@ def test_kill_9_during_training_then_resume(tmp_path, images):
 
 
 def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
+  """Precision and loss weighting may change on resume; the network may not."""
   train_dir = tmp_path / "run"
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   first = subprocess.run(_train_command(images, train_dir, 1), env=env,
                          capture_output=True, text=True, timeout=300)
   assert first.returncode == 0, first.stderr[-3000:]
   second = subprocess.run(
-      _train_command(images, train_dir, 2) + ["--compute_dtype=bfloat16"],
+      _train_command(images, train_dir, 2) + ["--compute_dtype=bfloat16",
+                                              "--iteration_weight_ratio=0.8"],
       env=env, capture_output=True, text=True, timeout=300)
   assert second.returncode == 0, second.stderr[-3000:]
   assert "at step 1" in second.stdout + second.stderr
@@ -117,3 +119,9 @@ def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
       capture_output=True, text=True, timeout=300)
   assert wider.returncode != 0
   assert "different model config" in wider.stderr
+  bad = subprocess.run(
+      _train_command(images, train_dir, 3) + ["--iteration_weight_ratio=0"],
+      env=env, capture_output=True, text=True, timeout=300)
+  assert bad.returncode == 2
+  assert "iteration_weight_ratio must be in [0.1, 10]" in bad.stderr
+  assert "Traceback" not in bad.stderr

@@ -117,6 +117,17 @@ def test_residual_l1_loss():
   loss, per_iteration = training.residual_l1_loss(x, x_hats)
   np.testing.assert_allclose(per_iteration.numpy(), [0.5, 0.1])
   np.testing.assert_allclose(loss.numpy(), 0.3)
+  # ratio 0.5: weights 4/3 and 2/3 (mean 1), per-iteration values unchanged.
+  np.testing.assert_allclose(training.iteration_weights(2, 0.5), [4 / 3, 2 / 3])
+  loss, again = training.residual_l1_loss(x, x_hats, weight_ratio=0.5)
+  np.testing.assert_allclose(again.numpy(), [0.5, 0.1])
+  np.testing.assert_allclose(loss.numpy(), (4 / 3 * 0.5 + 2 / 3 * 0.1) / 2,
+                             rtol=1e-6)
+  weights = training.iteration_weights(16, 0.9)
+  assert weights.mean() == pytest.approx(1.)
+  assert np.all(np.diff(weights) < 0)
+  with pytest.raises(ValueError, match="iteration_weight_ratio"):
+    training.TrainConfig(iteration_weight_ratio=0.)
 
 
 def test_patch_sampler_shapes_and_high_entropy_selection(image_dir):

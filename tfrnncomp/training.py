@@ -3,9 +3,11 @@
 Recurrent codecs (Toderici et al. 2017, Sec. 3.3; Islam et al. 2021): the
 mean L1 norm of the residuals of all iterations,
 
-    L = 1/T sum_t mean |x - x_hat_t|,
+    L = 1/T sum_t w_t mean |x - x_hat_t|,   w_t = T rho^(t-1) / sum_s rho^(s-1)
 
-with the stochastic binarizer.
+with the stochastic binarizer. The paper's loss has all w_t = 1
+(``TrainConfig.iteration_weight_ratio`` rho = 1); rho < 1 weighs the early
+iterations (the low rates) more, keeping the mean weight 1.
 
 Variable-rate codec (Akbari et al. 2020, Sec. 2.3): the L2 and MS-SSIM
 losses summed over the training bit depths B (``TrainConfig.bits_per_channel``,
@@ -45,7 +47,7 @@ from tfrnncomp import models
 from tfrnncomp.models import toderici2017
 
 __all__ = ["TrainConfig", "learning_rate", "scheduled_learning_rate",
-           "residual_l1_loss", "ms_ssim", "ms_ssim_scales", "variable_rate_loss", "make_strategy", "train",
+           "iteration_weights", "residual_l1_loss", "ms_ssim", "ms_ssim_scales", "variable_rate_loss", "make_strategy", "train",
            "load_or_create_config", "MS_SSIM_WEIGHTS"]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -64,6 +66,8 @@ class TrainConfig:
   decay_steps: int = 0
   clip_norm: float = 1.0
   candidates: int = 1
+  # Recurrent codecs: weight of iteration t in the L1 loss ~ ratio^(t-1).
+  iteration_weight_ratio: float = 1.0
   seed: int = 0
   log_every: int = 20
   checkpoint_every_secs: float = 600.
@@ -81,12 +85,28 @@ class TrainConfig:
                          f"{config_lib.MAX_BITS_PER_CHANNEL}], got {b}")
     if not self.bits_per_channel:
       raise ValueError("bits_per_channel needs at least one value")
+    if not 0.1 <= self.iteration_weight_ratio <= 10:
+      raise ValueError(f"iteration_weight_ratio must be in [0.1, 10], got "
+                       f"{self.iteration_weight_ratio}")
 
 
-def residual_l1_loss(x, x_hats):
-  """Mean |r_t| over iterations and pixels; also returns it per iteration."""
+def iteration_weights(iterations, ratio=1.0):
+  """w_t = T ratio^(t-1) / sum_s ratio^(s-1): geometric, mean 1."""
+  weights = np.power(float(ratio), np.arange(iterations, dtype=np.float64))
+  return (weights * iterations / weights.sum()).astype(np.float32)
+
+
+def residual_l1_loss(x, x_hats, weight_ratio=1.0):
+  """Weighted mean |r_t| over iterations and pixels (:func:`iteration_weights`).
+
+  Also returns the unweighted mean |r_t| of each iteration.
+  """
   per_iteration = tf.reduce_mean(tf.abs(x[None] - x_hats), axis=[1, 2, 3, 4])
-  return tf.reduce_mean(per_iteration), per_iteration
+  if weight_ratio == 1.0:
+    return tf.reduce_mean(per_iteration), per_iteration
+  # The number of iterations is static in training (TrainConfig.iterations).
+  weights = iteration_weights(x_hats.shape[0], weight_ratio)
+  return tf.reduce_mean(weights * per_iteration), per_iteration
 
 
 def ms_ssim_scales(size, filter_size=11, most=len(MS_SSIM_WEIGHTS)):
@@ -425,10 +445,11 @@ class _RecurrentObjective:
 
   def __init__(self, tc):
     self.iterations = tc.iterations
+    self.weight_ratio = tc.iteration_weight_ratio
 
   def loss(self, model, x):
     _, x_hats = model(x, iterations=self.iterations, training=True)
-    return residual_l1_loss(x, x_hats)
+    return residual_l1_loss(x, x_hats, self.weight_ratio)
 
   def loss_value(self, metrics):
     return float(metrics.mean())

@@ -34,6 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
+from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "residual_gru_half", "Network preset (see "
                     "tfrnncomp.config.PRESETS).")
@@ -75,6 +77,11 @@ flags.DEFINE_integer("warmup_steps", 200, "Linear warm-up steps.")
 flags.DEFINE_integer("decay_steps", 0, "Cosine decay of the learning rate to 0 "
                      "over the last decay_steps of --steps (0: none). Finish "
                      "a run by resuming it with a larger --steps and this.")
+flags.DEFINE_float("iteration_weight_ratio", 1.0, "Recurrent codecs: the L1 "
+                   "loss weighs iteration t by ratio^(t-1), normalized to a "
+                   "mean of 1 (1: all alike, as in the paper; < 1: the early "
+                   "iterations, i.e. the low rates, count more). The progress "
+                   "line's loss stays the unweighted mean.")
 flags.DEFINE_integer("candidates", 1, "Draw this many patches per kept one and "
                      "keep those PNG compresses worst (high entropy); 1 = off.")
 flags.DEFINE_integer("seed", 0, "Patch sampling seed.")
@@ -110,7 +117,9 @@ def main(argv):
         patch_size=patch_size, iterations=FLAGS.iterations,
         learning_rate=FLAGS.learning_rate, warmup_steps=FLAGS.warmup_steps,
         decay_steps=FLAGS.decay_steps,
-        candidates=FLAGS.candidates, seed=FLAGS.seed, log_every=FLAGS.log_every,
+        candidates=FLAGS.candidates,
+        iteration_weight_ratio=FLAGS.iteration_weight_ratio,
+        seed=FLAGS.seed, log_every=FLAGS.log_every,
         checkpoint_every_secs=FLAGS.checkpoint_every_secs,
         bits_per_channel=tuple(int(b) for b in FLAGS.bits_per_channel),
         mse_weight=FLAGS.mse_weight, ms_ssim_weight=FLAGS.ms_ssim_weight)
@@ -125,4 +134,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)
