@@ -102,8 +102,6 @@ def residual_l1_loss(x, x_hats, weight_ratio=1.0):
   Also returns the unweighted mean |r_t| of each iteration.
   """
   per_iteration = tf.reduce_mean(tf.abs(x[None] - x_hats), axis=[1, 2, 3, 4])
-  if weight_ratio == 1.0:
-    return tf.reduce_mean(per_iteration), per_iteration
   # The number of iterations is static in training (TrainConfig.iterations).
   weights = iteration_weights(x_hats.shape[0], weight_ratio)
   return tf.reduce_mean(weights * per_iteration), per_iteration
