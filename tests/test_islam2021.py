@@ -191,7 +191,7 @@ def test_training_runs_in_graph_mode_and_the_loss_falls(tmp_path):
       str(tmp_path / "run"), log=lines.append)
   loss = [float(line.split("loss ")[1].split()[0]) for line in lines]
   assert len(loss) == 4 and loss[-1] < .8 * loss[0], lines
-  assert per_iteration.shape == (2,)
+  assert per_iteration.shape == (2, 2)  # L1 and MS-SSIM per iteration.
   # The trained GDN parameters are in the checkpoint.
   saved = tf.train.load_checkpoint(tf.train.latest_checkpoint(
       str(tmp_path / "run")))

@@ -107,7 +107,8 @@ def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
   assert first.returncode == 0, first.stderr[-3000:]
   second = subprocess.run(
       _train_command(images, train_dir, 2) + ["--compute_dtype=bfloat16",
-                                              "--iteration_weight_ratio=0.8"],
+                                              "--iteration_weight_ratio=0.8",
+                                              "--iteration_ms_ssim_weight=0.5"],
       env=env, capture_output=True, text=True, timeout=300)
   assert second.returncode == 0, second.stderr[-3000:]
   assert "at step 1" in second.stdout + second.stderr
@@ -124,4 +125,10 @@ def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
       env=env, capture_output=True, text=True, timeout=300)
   assert bad.returncode == 2
   assert "iteration_weight_ratio must be in [0.1, 10]" in bad.stderr
+  assert "Traceback" not in bad.stderr
+  bad = subprocess.run(
+      _train_command(images, train_dir, 3) + ["--iteration_ms_ssim_weight=-1"],
+      env=env, capture_output=True, text=True, timeout=300)
+  assert bad.returncode == 2
+  assert "iteration_ms_ssim_weight must be in [0, 100]" in bad.stderr
   assert "Traceback" not in bad.stderr

@@ -111,16 +111,17 @@ def test_resuming_with_another_config_is_an_error(trained, image_dir):
                    train_dir)
 
 
-def test_residual_l1_loss():
-  x = tf.zeros([2, 4, 4, 3])
-  x_hats = tf.stack([tf.fill([2, 4, 4, 3], 0.5), tf.fill([2, 4, 4, 3], -0.1)])
-  loss, per_iteration = training.residual_l1_loss(x, x_hats)
-  np.testing.assert_allclose(per_iteration.numpy(), [0.5, 0.1])
-  np.testing.assert_allclose(loss.numpy(), 0.3)
+def test_recurrent_loss_l1_terms_and_iteration_weights():
+  x = tf.zeros([2, 16, 16, 3])
+  x_hats = tf.stack([tf.fill([2, 16, 16, 3], 0.5),
+                     tf.fill([2, 16, 16, 3], -0.1)])
+  loss, metrics = training.recurrent_loss(x, x_hats)
+  np.testing.assert_allclose(metrics.numpy()[:, 0], [0.5, 0.1], rtol=1e-6)
+  np.testing.assert_allclose(loss.numpy(), 0.3, rtol=1e-6)
   # ratio 0.5: weights 4/3 and 2/3 (mean 1), per-iteration values unchanged.
   np.testing.assert_allclose(training.iteration_weights(2, 0.5), [4 / 3, 2 / 3])
-  loss, again = training.residual_l1_loss(x, x_hats, weight_ratio=0.5)
-  np.testing.assert_allclose(again.numpy(), [0.5, 0.1])
+  loss, again = training.recurrent_loss(x, x_hats, weight_ratio=0.5)
+  np.testing.assert_allclose(again.numpy(), metrics.numpy())
   np.testing.assert_allclose(loss.numpy(), (4 / 3 * 0.5 + 2 / 3 * 0.1) / 2,
                              rtol=1e-6)
   weights = training.iteration_weights(16, 0.9)
@@ -128,6 +129,36 @@ def test_residual_l1_loss():
   assert np.all(np.diff(weights) < 0)
   with pytest.raises(ValueError, match="iteration_weight_ratio"):
     training.TrainConfig(iteration_weight_ratio=0.)
+
+
+def test_recurrent_loss_ms_ssim_term():
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.uniform(-.5, .5, [2, 32, 32, 3]), tf.float32)
+  noise = tf.constant(rng.normal(0, .1, [2, 2, 32, 32, 3]), tf.float32)
+  x_hats = tf.stack([x + noise[0], x + noise[1] / 4])
+  plain, metrics = training.recurrent_loss(x, x_hats)
+  similarity = metrics.numpy()[:, 1]
+  # MS-SSIM of each iteration, as training.ms_ssim computes it (2 scales fit
+  # in 32 x 32), and higher for the closer reconstruction.
+  expected = [np.mean(training.ms_ssim(x + .5, x_hat + .5, scales=2).numpy())
+              for x_hat in x_hats]
+  np.testing.assert_allclose(similarity, expected, rtol=1e-5)
+  assert similarity[1] > similarity[0]
+  mixed, again = training.recurrent_loss(x, x_hats, ms_ssim_weight=2.)
+  np.testing.assert_allclose(again.numpy(), metrics.numpy())
+  np.testing.assert_allclose(
+      mixed.numpy(), plain.numpy() + 2. * np.mean(1. - similarity), rtol=1e-5)
+  # The MS-SSIM term has a gradient only when it is in the loss.
+  for weight in (0., 2.):
+    with tf.GradientTape() as tape:
+      tape.watch(x_hats)
+      loss, _ = training.recurrent_loss(x, x_hats, ms_ssim_weight=weight)
+      gradient = tape.gradient(loss, x_hats)
+    l1_gradient = tf.sign(x_hats - x[None]) / np.prod(x_hats.shape[1:]) / 2
+    difference = np.abs(gradient.numpy() - l1_gradient.numpy()).max()
+    assert (difference > 1e-7) == bool(weight), (weight, difference)
+  with pytest.raises(ValueError, match="iteration_ms_ssim_weight"):
+    training.TrainConfig(iteration_ms_ssim_weight=-1.)
 
 
 def test_patch_sampler_shapes_and_high_entropy_selection(image_dir):

@@ -47,7 +47,7 @@ from tfrnncomp import models
 from tfrnncomp.models import toderici2017
 
 __all__ = ["TrainConfig", "learning_rate", "scheduled_learning_rate",
-           "iteration_weights", "residual_l1_loss", "ms_ssim", "ms_ssim_scales", "variable_rate_loss", "make_strategy", "train",
+           "iteration_weights", "recurrent_loss", "ms_ssim", "ms_ssim_scales", "variable_rate_loss", "make_strategy", "train",
            "load_or_create_config", "MS_SSIM_WEIGHTS"]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -66,8 +66,10 @@ class TrainConfig:
   decay_steps: int = 0
   clip_norm: float = 1.0
   candidates: int = 1
-  # Recurrent codecs: weight of iteration t in the L1 loss ~ ratio^(t-1).
+  # Recurrent codecs: weight of iteration t in the loss ~ ratio^(t-1).
   iteration_weight_ratio: float = 1.0
+  # Recurrent codecs: lambda of each iteration's L1_t + lambda (1 - MS-SSIM_t).
+  iteration_ms_ssim_weight: float = 0.0
   seed: int = 0
   log_every: int = 20
   checkpoint_every_secs: float = 600.
@@ -88,6 +90,9 @@ class TrainConfig:
     if not 0.1 <= self.iteration_weight_ratio <= 10:
       raise ValueError(f"iteration_weight_ratio must be in [0.1, 10], got "
                        f"{self.iteration_weight_ratio}")
+    if not 0 <= self.iteration_ms_ssim_weight <= 100:
+      raise ValueError(f"iteration_ms_ssim_weight must be in [0, 100], got "
+                       f"{self.iteration_ms_ssim_weight}")
 
 
 def iteration_weights(iterations, ratio=1.0):
@@ -96,15 +101,43 @@ def iteration_weights(iterations, ratio=1.0):
   return (weights * iterations / weights.sum()).astype(np.float32)
 
 
-def residual_l1_loss(x, x_hats, weight_ratio=1.0):
-  """Weighted mean |r_t| over iterations and pixels (:func:`iteration_weights`).
+def recurrent_loss(x, x_hats, weight_ratio=1.0, ms_ssim_weight=0.0,
+                   scales=None):
+  """The recurrent codecs' loss over x [B, H, W, 3] and x_hats [T, B, H, W, 3].
 
-  Also returns the unweighted mean |r_t| of each iteration.
+  Toderici et al. 2017 train on the L1 norm of every iteration's residual,
+  sum_t |r_t|. Here each iteration's term may add an MS-SSIM term, the mixed
+  loss of Zhao et al., "Loss Functions for Image Restoration with Neural
+  Networks" (IEEE TCI 2017), in the spirit of Johnston et al. 2018's
+  SSIM-weighted loss for the same networks:
+
+      loss = mean_t w_t [ mean|r_t| + lambda (1 - MS-SSIM(x, x_hat_t)) ],
+
+  w_t from :func:`iteration_weights` (``weight_ratio``), lambda =
+  ``ms_ssim_weight``; MS-SSIM on [0, 1] images with as many scales as the
+  patches hold (:func:`ms_ssim_scales`; 2 on 32 x 32 patches). With lambda =
+  0 the MS-SSIM is still computed, outside the gradient, for the metrics.
+
+  Returns:
+    The loss and [T, 2] metrics: the mean |r_t| and the MS-SSIM of each
+    iteration (batch means).
   """
-  per_iteration = tf.reduce_mean(tf.abs(x[None] - x_hats), axis=[1, 2, 3, 4])
-  # The number of iterations is static in training (TrainConfig.iterations).
-  weights = iteration_weights(x_hats.shape[0], weight_ratio)
-  return tf.reduce_mean(weights * per_iteration), per_iteration
+  iterations = x_hats.shape[0]
+  l1 = tf.reduce_mean(tf.abs(x[None] - x_hats), axis=[1, 2, 3, 4])
+  if scales is None:
+    scales = ms_ssim_scales(min(x.shape[1], x.shape[2]))
+  flat = tf.reshape(x_hats, tf.concat([[-1], tf.shape(x_hats)[2:]], 0))
+  if not ms_ssim_weight:
+    flat = tf.stop_gradient(flat)
+  similarity = ms_ssim(tf.tile(x, [iterations, 1, 1, 1]) + .5, flat + .5,
+                       scales=scales)
+  similarity = tf.reduce_mean(tf.reshape(similarity, [iterations, -1]), 1)
+  per_iteration = l1
+  if ms_ssim_weight:
+    per_iteration += ms_ssim_weight * (1. - similarity)
+  weights = iteration_weights(iterations, weight_ratio)
+  return (tf.reduce_mean(weights * per_iteration),
+          tf.stack([l1, similarity], -1))
 
 
 def ms_ssim_scales(size, filter_size=11, most=len(MS_SSIM_WEIGHTS)):
@@ -264,8 +297,8 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
     log: called with each progress line.
 
   Returns:
-    The trained model and the last step's metrics (numpy): the L1 loss per
-    iteration for recurrent codecs, [MSE, MS-SSIM] per training bit depth
+    The trained model and the last step's metrics (numpy): [T, 2] L1 and
+    MS-SSIM per iteration for recurrent codecs, [MSE, MS-SSIM] per training bit depth
     for the variable-rate codec.
   """
   strategy = strategy or tf.distribute.get_strategy()
@@ -439,25 +472,33 @@ def scheduled_learning_rate(base, step, steps, warmup_steps=0, decay_steps=0,
 
 
 class _RecurrentObjective:
-  """L1 on the residuals of every iteration (metrics: L1 per iteration)."""
+  """:func:`recurrent_loss` (metrics: [T, 2] L1 and MS-SSIM per iteration)."""
 
   def __init__(self, tc):
     self.iterations = tc.iterations
     self.weight_ratio = tc.iteration_weight_ratio
+    self.ms_ssim_weight = tc.iteration_ms_ssim_weight
+    self.scales = ms_ssim_scales(tc.patch_size)
 
   def loss(self, model, x):
     _, x_hats = model(x, iterations=self.iterations, training=True)
-    return residual_l1_loss(x, x_hats, self.weight_ratio)
+    return recurrent_loss(x, x_hats, self.weight_ratio, self.ms_ssim_weight,
+                          self.scales)
 
   def loss_value(self, metrics):
-    return float(metrics.mean())
+    """The loss without the iteration weights (mean L1 when lambda = 0)."""
+    return float(np.mean(metrics[:, 0] +
+                         self.ms_ssim_weight * (1. - metrics[:, 1])))
 
   def describe(self, metrics):
-    return (f"L1 first/last iteration {metrics[0]:.4f}/{metrics[-1]:.4f}")
+    return (f"L1 first/last iteration {metrics[0, 0]:.4f}/"
+            f"{metrics[-1, 0]:.4f}  MS-SSIM {metrics[0, 1]:.4f}/"
+            f"{metrics[-1, 1]:.4f}")
 
   def summaries(self, metrics):
-    for t, value in enumerate(metrics):
-      tf.summary.scalar(f"l1/iteration_{t + 1:02d}", value)
+    for t, (l1, similarity) in enumerate(metrics):
+      tf.summary.scalar(f"l1/iteration_{t + 1:02d}", l1)
+      tf.summary.scalar(f"ms_ssim/iteration_{t + 1:02d}", similarity)
 
 
 class _VariableRateObjective:

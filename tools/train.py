@@ -82,6 +82,11 @@ flags.DEFINE_float("iteration_weight_ratio", 1.0, "Recurrent codecs: the L1 "
                    "mean of 1 (1: all alike, as in the paper; < 1: the early "
                    "iterations, i.e. the low rates, count more). The progress "
                    "line's loss stays the unweighted mean.")
+flags.DEFINE_float("iteration_ms_ssim_weight", 0., "Recurrent codecs: lambda "
+                   "of the MS-SSIM term in each iteration's loss, L1_t + "
+                   "lambda (1 - MS-SSIM_t) (0: L1 only, as in the paper). "
+                   "MS-SSIM uses the scales the patches hold (2 at 32 x 32, "
+                   "3 at 64 x 64).")
 flags.DEFINE_integer("candidates", 1, "Draw this many patches per kept one and "
                      "keep those PNG compresses worst (high entropy); 1 = off.")
 flags.DEFINE_integer("seed", 0, "Patch sampling seed.")
@@ -119,6 +124,7 @@ def main(argv):
         decay_steps=FLAGS.decay_steps,
         candidates=FLAGS.candidates,
         iteration_weight_ratio=FLAGS.iteration_weight_ratio,
+        iteration_ms_ssim_weight=FLAGS.iteration_ms_ssim_weight,
         seed=FLAGS.seed, log_every=FLAGS.log_every,
         checkpoint_every_secs=FLAGS.checkpoint_every_secs,
         bits_per_channel=tuple(int(b) for b in FLAGS.bits_per_channel),
