@@ -298,8 +298,8 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
 
   Returns:
     The trained model and the last step's metrics (numpy): [T, 2] L1 and
-    MS-SSIM per iteration for recurrent codecs, [MSE, MS-SSIM] per training bit depth
-    for the variable-rate codec.
+    MS-SSIM per iteration for recurrent codecs, [MSE, MS-SSIM] per training
+    bit depth for the variable-rate codec.
   """
   strategy = strategy or tf.distribute.get_strategy()
   tc = train_config

@@ -77,8 +77,8 @@ flags.DEFINE_integer("warmup_steps", 200, "Linear warm-up steps.")
 flags.DEFINE_integer("decay_steps", 0, "Cosine decay of the learning rate to 0 "
                      "over the last decay_steps of --steps (0: none). Finish "
                      "a run by resuming it with a larger --steps and this.")
-flags.DEFINE_float("iteration_weight_ratio", 1.0, "Recurrent codecs: the L1 "
-                   "loss weighs iteration t by ratio^(t-1), normalized to a "
+flags.DEFINE_float("iteration_weight_ratio", 1.0, "Recurrent codecs: the loss "
+                   "weighs iteration t by ratio^(t-1), normalized to a "
                    "mean of 1 (1: all alike, as in the paper; < 1: the early "
                    "iterations, i.e. the low rates, count more). The progress "
                    "line's loss stays the unweighted mean.")
