@@ -120,15 +120,12 @@ def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
       capture_output=True, text=True, timeout=300)
   assert wider.returncode != 0
   assert "different model config" in wider.stderr
-  bad = subprocess.run(
-      _train_command(images, train_dir, 3) + ["--iteration_weight_ratio=0"],
-      env=env, capture_output=True, text=True, timeout=300)
-  assert bad.returncode == 2
-  assert "iteration_weight_ratio must be in [0.1, 10]" in bad.stderr
-  assert "Traceback" not in bad.stderr
-  bad = subprocess.run(
-      _train_command(images, train_dir, 3) + ["--iteration_ms_ssim_weight=-1"],
-      env=env, capture_output=True, text=True, timeout=300)
-  assert bad.returncode == 2
-  assert "iteration_ms_ssim_weight must be in [0, 100]" in bad.stderr
-  assert "Traceback" not in bad.stderr
+  for flag, message in [
+      ("--iteration_weight_ratio=0", "iteration_weight_ratio must be in [0.1, 10]"),
+      ("--iteration_ms_ssim_weight=-1",
+       "iteration_ms_ssim_weight must be in [0, 100]")]:
+    bad = subprocess.run(_train_command(images, train_dir, 3) + [flag],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert message in bad.stderr
+    assert "Traceback" not in bad.stderr
