@@ -66,7 +66,8 @@ def test_configs_are_frozen():
 
 @pytest.mark.parametrize("overrides", [
     {"cell": "transformer"}, {"reconstruction": "gamma2"}, {"width": 0},
-    {"bits": 0}, {"iterations": 0}, {"decoder_filters": (1, 2)}])
+    {"bits": 0}, {"iterations": 0}, {"decoder_filters": (1, 2)},
+    {"priming": -1}, {"priming": config.MAX_PRIMING + 1}])
 def test_invalid_values_are_rejected(overrides):
   with pytest.raises(ValueError):
     config.resolve("tiny", overrides)

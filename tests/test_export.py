@@ -24,6 +24,16 @@ def exported(tmp_path_factory):
   return model, directory, identity
 
 
+@pytest.fixture(scope="module")
+def exported_primed(tmp_path_factory):
+  """``tiny`` with hidden-state priming (config ``priming = 2``)."""
+  tf.random.set_seed(2)
+  model = models.build_model(config.resolve("tiny", {"priming": 2}))
+  directory = str(tmp_path_factory.mktemp("export") / "tiny_primed")
+  identity = export.export(model, directory)
+  return model, directory, identity
+
+
 def test_export_writes_config_and_model_id(exported):
   model, directory, identity = exported
   assert export.load_config(directory) == model.config
@@ -40,9 +50,11 @@ def test_export_refuses_to_overwrite(exported):
     export.export(model, directory)
 
 
-def test_reload_in_a_tensorflow_only_process_is_bit_identical(exported, tmp_path):
+@pytest.mark.parametrize("which", ["exported", "exported_primed"])
+def test_reload_in_a_tensorflow_only_process_is_bit_identical(
+    which, request, tmp_path):
   """The SavedModel needs nothing but core TensorFlow, and is bit-exact."""
-  model, directory, _ = exported
+  model, directory, _ = request.getfixturevalue(which)
   rng = np.random.default_rng(5)
   image = rng.integers(0, 256, [37, 50, 3]).astype(np.uint8)
   inputs = tmp_path / "image.npy"

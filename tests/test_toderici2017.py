@@ -109,3 +109,55 @@ def test_reconstruction_modes_follow_the_papers_equations():
     out2, _ = model.decoder(codes[1], state)
     expected = out2 if mode == "one_shot" else out1 + out2
     np.testing.assert_allclose(x_hats[1].numpy(), expected.numpy(), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def primed():
+  """``tiny`` with two priming steps (Johnston et al. 2018)."""
+  tf.random.set_seed(0)
+  return models.build_model(config.resolve("tiny", {"priming": 2}))
+
+
+def test_priming_runs_the_first_iteration_k_more_times(primed):
+  """b_1 = B(E(x)) after k extra encoder steps on x; x_hat_1 after k extra
+  decoder steps on b_1; later iterations as without priming."""
+  x = toderici2017.to_float(_image(32, 16, seed=5))
+  codes, x_hats = primed(x, iterations=2)
+  encoder_state, decoder_state = primed.zero_state(x)
+  for _ in range(3):
+    features, encoder_state = primed.encoder(x, encoder_state)
+  np.testing.assert_array_equal(codes[0].numpy(),
+                                primed.binarizer(features).numpy())
+  for _ in range(3):
+    out1, decoder_state = primed.decoder(codes[0], decoder_state)
+  np.testing.assert_allclose(x_hats[0].numpy(), out1.numpy(), atol=1e-6)
+  features, _ = primed.encoder(x - x_hats[0], encoder_state)
+  np.testing.assert_array_equal(codes[1].numpy(),
+                                primed.binarizer(features).numpy())
+  out2, _ = primed.decoder(codes[1], decoder_state)
+  np.testing.assert_allclose(x_hats[1].numpy(), (out1 + out2).numpy(),
+                             atol=1e-6)
+
+
+def test_primed_inference_paths_match_the_training_path(primed):
+  image = _image(32, 32, seed=6)
+  encode = tf.function(primed.encode)
+  decode = tf.function(primed.decode)
+  codes = primed.encode(image, 3)
+  np.testing.assert_array_equal(codes.numpy(), encode(image, tf.constant(3)))
+  for t in (1, 2):
+    np.testing.assert_array_equal(primed.encode(image, t).numpy(),
+                                  codes[:t].numpy())
+  training_codes, x_hats = primed(toderici2017.to_float(image), iterations=3)
+  np.testing.assert_array_equal(codes.numpy(), training_codes.numpy())
+  expected = toderici2017.to_uint8(x_hats).numpy()
+  np.testing.assert_array_equal(primed.decode(codes, 32, 32).numpy(), expected)
+  np.testing.assert_array_equal(
+      decode(codes, tf.constant(32), tf.constant(32)).numpy(), expected)
+
+
+def test_priming_changes_the_output_of_the_same_weights(tiny, primed):
+  primed.set_weights(tiny.get_weights())
+  image = _image(32, 32, seed=7)
+  assert not np.array_equal(tiny.decode(tiny.encode(image, 1), 32, 32),
+                            primed.decode(tiny.encode(image, 1), 32, 32))

@@ -123,7 +123,8 @@ def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
   for flag, message in [
       ("--iteration_weight_ratio=0", "iteration_weight_ratio must be in [0.1, 10]"),
       ("--iteration_ms_ssim_weight=-1",
-       "iteration_ms_ssim_weight must be in [0, 100]")]:
+       "iteration_ms_ssim_weight must be in [0, 100]"),
+      ("--priming=9", "priming must be in [0, 8]")]:
     bad = subprocess.run(_train_command(images, train_dir, 3) + [flag],
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2

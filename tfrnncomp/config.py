@@ -28,6 +28,7 @@ __all__ = [
     "CELLS",
     "COMPUTE_DTYPES",
     "MAX_BITS_PER_CHANNEL",
+    "MAX_PRIMING",
     "RECONSTRUCTIONS",
     "SYSTEMS",
     "CodecConfig",
@@ -59,6 +60,9 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 """Precision of the recurrent codecs' convolutions (float32 weights either
 way; :mod:`tfrnncomp.layers.precision`)."""
 
+MAX_PRIMING = 8
+"""Most extra first-iteration steps of hidden-state priming."""
+
 MAX_BITS_PER_CHANNEL = 8
 """Largest B of the Akbari 2020 scalar quantizer (codes fit in a byte)."""
 
@@ -84,6 +88,12 @@ class CodecConfig:
   # with AVX512-BF16/AMX; tfrnncomp.layers.precision). Not part of the
   # weights: a model can be exported in either (tools/export.py).
   compute_dtype: str = "float32"
+
+  # Hidden-state priming (Johnston et al. 2018, Sec. 3.1): the first
+  # iteration runs the encoder and the decoder 1 + priming times on the same
+  # input, and only the last step's codes and output are used. Same bits,
+  # more computation (2 x priming extra network steps per image).
+  priming: int = 0
 
   # Paper sizes (before the width multiplier).
   encoder_conv_filters: int = 64
@@ -111,6 +121,9 @@ class CodecConfig:
       raise ValueError(f"bits must be in [1, 1024], got {self.bits}")
     if not 1 <= self.iterations <= 64:
       raise ValueError(f"iterations must be in [1, 64], got {self.iterations}")
+    if not 0 <= self.priming <= MAX_PRIMING:
+      raise ValueError(f"priming must be in [0, {MAX_PRIMING}], "
+                       f"got {self.priming}")
     # JSON round trips give lists; keep the dataclass hashable and frozen.
     for field in ("encoder_filters", "decoder_filters", "decoder_kernels",
                   "decoder_hidden_kernels"):

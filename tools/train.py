@@ -50,6 +50,11 @@ flags.DEFINE_enum("compute_dtype", None, ["float32", "bfloat16"], "Recurrent "
                   "codecs: precision of the convolutions (float32 weights "
                   "either way); bfloat16 is faster on CPUs with AVX512-BF16 "
                   "or AMX. A run may resume in another precision.")
+flags.DEFINE_integer("priming", None, "Recurrent codecs: hidden-state "
+                     "priming (Johnston et al. 2018): the first iteration's "
+                     "encoder and decoder run this many extra steps on the "
+                     "same input (0..8; same bits, more computation). Saved "
+                     "in the model's config.")
 flags.DEFINE_integer("filters", None, "Akbari 2020: override the hidden width.")
 flags.DEFINE_integer("code_channels", None, "Akbari 2020: override C, the "
                      "code map's channels.")
@@ -108,7 +113,8 @@ def main(argv):
     raise app.UsageError(f"--data_dir {FLAGS.data_dir!r} is not a folder")
   overrides = {k: getattr(FLAGS, k)
                for k in ("cell", "reconstruction", "width", "analysis",
-                         "compute_dtype", "filters", "code_channels")
+                         "compute_dtype", "priming", "filters",
+                         "code_channels")
                if getattr(FLAGS, k) is not None}
   try:
     config = config_lib.resolve(FLAGS.preset, overrides)

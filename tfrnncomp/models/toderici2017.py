@@ -32,6 +32,20 @@ x = image / 255 - 0.5 and edge-padded to a multiple of 16; reconstructions are
 cropped back to the input size. Training minimizes sum_t |r_t| (L1, Sec. 3.3)
 with the stochastic binarizer.
 
+Hidden-state priming (``priming = k``; N. Johnston et al., "Improved Lossy
+Image Compression with Priming and Spatially Adaptive Bit Rates for Recurrent
+Networks", CVPR 2018, Sec. 3.1): the states start at zero, so the first
+iteration, which matters most at low rates, runs with the least context. With
+priming, the encoder and then the decoder of the first iteration run 1 + k
+times on the same input (the residual r_0 = x, then the codes b_1), carrying
+their states; only the last step's codes and output are used:
+
+    s^E <- E(x; s^E) k times;  b_1 = B(E(x; s^E))
+    s^D <- D(b_1; s^D) k times; x_hat_1 = D(b_1; s^D) (+ gamma * 0)
+
+The bits are unchanged (same count, same meaning); each image costs k more
+encoder and decoder steps. k = 0 is the plain network.
+
 Islam et al. 2021 (``analysis="gdn"``; K. Islam, L. M. Dang, S. Lee, H. Moon,
 "Image Compression with Recurrent Neural Network and Generalized Divisive
 Normalization", CVPR Workshops 2021) add an *analysis block* at the encoder
@@ -255,6 +269,18 @@ class RecurrentCodec(tf.keras.Model):
       output /= self.gain(x_hat)
     return x_hat + output, decoder_state
 
+  def prime_encoder(self, x, x_hat, encoder_state, training=False):
+    """The encoder state after ``priming`` extra steps on the first residual."""
+    for _ in range(self.config.priming):
+      _, encoder_state = self.encode_step(x, x_hat, encoder_state, training)
+    return encoder_state
+
+  def prime_decoder(self, codes, decoder_state):
+    """The decoder state after ``priming`` extra steps on the first codes."""
+    for _ in range(self.config.priming):
+      _, decoder_state = self.decoder(codes, decoder_state)
+    return decoder_state
+
   # --- Training path. ----------------------------------------------------
 
   def call(self, x, iterations=None, training=False):
@@ -266,8 +292,12 @@ class RecurrentCodec(tf.keras.Model):
     encoder_state, decoder_state = self.zero_state(x)
     x_hat = tf.zeros_like(x)
     all_codes, x_hats = [], []
-    for _ in range(iterations):
+    for t in range(iterations):
+      if t == 0:
+        encoder_state = self.prime_encoder(x, x_hat, encoder_state, training)
       codes, encoder_state = self.encode_step(x, x_hat, encoder_state, training)
+      if t == 0:
+        decoder_state = self.prime_decoder(codes, decoder_state)
       x_hat, decoder_state = self.decode_step(codes, x_hat, decoder_state)
       all_codes.append(codes)
       x_hats.append(x_hat)
@@ -287,12 +317,15 @@ class RecurrentCodec(tf.keras.Model):
     encoder_state, decoder_state = self.zero_state(x)
     x_hat = tf.zeros_like(x)
     codes_array = tf.TensorArray(tf.int8, size=iterations)
-    for t in tf.range(iterations - 1):
-      codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
+    encoder_state = self.prime_encoder(x, x_hat, encoder_state)
+    codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
+    codes_array = codes_array.write(0, tf.cast(codes, tf.int8))
+    for t in tf.range(1, iterations):
+      if self.config.priming and t == 1:
+        decoder_state = self.prime_decoder(codes, decoder_state)
       x_hat, decoder_state = self.decode_step(codes, x_hat, decoder_state)
+      codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
       codes_array = codes_array.write(t, tf.cast(codes, tf.int8))
-    codes, _ = self.encode_step(x, x_hat, encoder_state)
-    codes_array = codes_array.write(iterations - 1, tf.cast(codes, tf.int8))
     return codes_array.stack()
 
   def decode(self, codes, height, width):
@@ -310,6 +343,8 @@ class RecurrentCodec(tf.keras.Model):
     decoder_state = self.decoder.zero_state(shape[1], shape[2], shape[3])
     images = tf.TensorArray(tf.uint8, size=shape[0])
     for t in tf.range(shape[0]):
+      if self.config.priming and t == 0:
+        decoder_state = self.prime_decoder(codes[0], decoder_state)
       x_hat, decoder_state = self.decode_step(codes[t], x_hat, decoder_state)
       images = images.write(t, to_uint8(x_hat[:, :height, :width]))
     return images.stack()
