@@ -320,9 +320,12 @@ class RecurrentCodec(tf.keras.Model):
     encoder_state = self.prime_encoder(x, x_hat, encoder_state)
     codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
     codes_array = codes_array.write(0, tf.cast(codes, tf.int8))
+    # Priming of the decoder (if there is a second iteration): a loop, not a
+    # tf.cond inside the iteration loop, which a loaded SavedModel
+    # (TF 2.14) computed differently from the traced function.
+    for _ in tf.range(self.config.priming * tf.minimum(iterations - 1, 1)):
+      _, decoder_state = self.decoder(codes, decoder_state)
     for t in tf.range(1, iterations):
-      if self.config.priming and t == 1:
-        decoder_state = self.prime_decoder(codes, decoder_state)
       x_hat, decoder_state = self.decode_step(codes, x_hat, decoder_state)
       codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
       codes_array = codes_array.write(t, tf.cast(codes, tf.int8))
@@ -342,9 +345,9 @@ class RecurrentCodec(tf.keras.Model):
     x_hat = tf.zeros(tf.stack([shape[1], shape[2] * BLOCK, shape[3] * BLOCK, 3]))
     decoder_state = self.decoder.zero_state(shape[1], shape[2], shape[3])
     images = tf.TensorArray(tf.uint8, size=shape[0])
+    for _ in tf.range(self.config.priming * tf.minimum(shape[0], 1)):
+      _, decoder_state = self.decoder(codes[0], decoder_state)
     for t in tf.range(shape[0]):
-      if self.config.priming and t == 0:
-        decoder_state = self.prime_decoder(codes[0], decoder_state)
       x_hat, decoder_state = self.decode_step(codes[t], x_hat, decoder_state)
       images = images.write(t, to_uint8(x_hat[:, :height, :width]))
     return images.stack()
