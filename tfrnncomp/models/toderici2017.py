@@ -275,9 +275,17 @@ class RecurrentCodec(tf.keras.Model):
       _, encoder_state = self.encode_step(x, x_hat, encoder_state, training)
     return encoder_state
 
-  def prime_decoder(self, codes, decoder_state):
-    """The decoder state after ``priming`` extra steps on the first codes."""
-    for _ in range(self.config.priming):
+  def prime_decoder(self, codes, decoder_state, steps=None):
+    """The decoder state after ``steps`` (default ``priming``) extra steps on
+    the first codes.
+
+    A tensor ``steps`` runs a ``tf.while_loop`` (the inference paths: a
+    ``tf.cond`` inside their iteration loop was computed differently by a
+    loaded SavedModel in TF 2.14); an int, a Python loop (training).
+    """
+    if steps is None:
+      steps = self.config.priming
+    for _ in tf.range(steps) if tf.is_tensor(steps) else range(steps):
       _, decoder_state = self.decoder(codes, decoder_state)
     return decoder_state
 
@@ -320,11 +328,10 @@ class RecurrentCodec(tf.keras.Model):
     encoder_state = self.prime_encoder(x, x_hat, encoder_state)
     codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
     codes_array = codes_array.write(0, tf.cast(codes, tf.int8))
-    # Priming of the decoder (if there is a second iteration): a loop, not a
-    # tf.cond inside the iteration loop, which a loaded SavedModel
-    # (TF 2.14) computed differently from the traced function.
-    for _ in tf.range(self.config.priming * tf.minimum(iterations - 1, 1)):
-      _, decoder_state = self.decoder(codes, decoder_state)
+    if self.config.priming:  # Only if a second iteration needs the decoder.
+      decoder_state = self.prime_decoder(
+          codes, decoder_state,
+          self.config.priming * tf.minimum(iterations - 1, 1))
     for t in tf.range(1, iterations):
       x_hat, decoder_state = self.decode_step(codes, x_hat, decoder_state)
       codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
@@ -345,8 +352,9 @@ class RecurrentCodec(tf.keras.Model):
     x_hat = tf.zeros(tf.stack([shape[1], shape[2] * BLOCK, shape[3] * BLOCK, 3]))
     decoder_state = self.decoder.zero_state(shape[1], shape[2], shape[3])
     images = tf.TensorArray(tf.uint8, size=shape[0])
-    for _ in tf.range(self.config.priming * tf.minimum(shape[0], 1)):
-      _, decoder_state = self.decoder(codes[0], decoder_state)
+    if self.config.priming:
+      decoder_state = self.prime_decoder(codes[0], decoder_state,
+                                         tf.constant(self.config.priming))
     for t in tf.range(shape[0]):
       x_hat, decoder_state = self.decode_step(codes[t], x_hat, decoder_state)
       images = images.write(t, to_uint8(x_hat[:, :height, :width]))
