@@ -124,8 +124,13 @@ def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
       ("--iteration_weight_ratio=0", "iteration_weight_ratio must be in [0.1, 10]"),
       ("--iteration_ms_ssim_weight=-1",
        "iteration_ms_ssim_weight must be in [0, 100]"),
-      ("--priming=9", "priming must be in [0, 8]")]:
-    bad = subprocess.run(_train_command(images, train_dir, 3) + [flag],
+      ("--priming=9", "priming must be in [0, 8]"),
+      ("--rate_weight=0.1", "--rate_weight needs --entropy_model"),
+      (f"--entropy_model={tmp_path}", "only used with --rate_weight"),
+      (["--rate_weight=0.1", f"--entropy_model={tmp_path}"],
+       "has no valid entropy.json")]:
+    flags = flag if isinstance(flag, list) else [flag]
+    bad = subprocess.run(_train_command(images, train_dir, 3) + flags,
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
     assert message in bad.stderr

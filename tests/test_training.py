@@ -242,3 +242,138 @@ def test_a_non_finite_step_changes_no_weight(image_dir, tmp_path, monkeypatch,
     np.testing.assert_array_equal(trained_variable.numpy(),
                                   initial_variable.numpy())
   assert "3 non-finite steps skipped" in lines[-1], lines
+
+
+# --- The rate term. -----------------------------------------------------------
+
+
+def _entropy_model_preferring_ones(directory, bits=8, logit=2.):
+  """An entropy model whose logits are ``logit`` for every bit: P(+1) > 1/2.
+
+  Its output layer has zero weights and bias ``logit``, so the cost of a
+  code is known in closed form: softplus(-b logit) / ln 2 bits.
+  """
+  from tfrnncomp.entropy import pixelrnn  # pylint: disable=g-import-not-at-top
+  from tfrnncomp.entropy import saved_model  # pylint: disable=g-import-not-at-top
+  network = pixelrnn.BinaryPixelRNN(
+      pixelrnn.EntropyConfig(bits=bits, filters=4)).build_variables()
+  network.out.kernel.assign(tf.zeros_like(network.out.kernel))
+  network.out.bias.assign(tf.fill(network.out.bias.shape, logit))
+  os.makedirs(directory)
+  saved_model.save(network, str(directory),
+                   {"name": "tiny", "weights_sha256": "0" * 64})
+  return str(directory)
+
+
+def _bits(b, logit):
+  return np.log1p(np.exp(-b * logit)) / np.log(2.)
+
+
+def test_rate_is_the_entropy_models_bits_per_bit(tmp_path):
+  from tfrnncomp.entropy import saved_model  # pylint: disable=g-import-not-at-top
+  directory = _entropy_model_preferring_ones(tmp_path / "codec")
+  network, info = saved_model.load_network(directory)
+  assert info["config"]["bits"] == 8
+  codes = np.ones([3, 2, 2, 5, 8], np.float32)
+  codes[1, :, :, :, :2] = -1.  # A quarter of iteration 2's bits are -1.
+  codes[2] = -1.
+  expected = [_bits(1., 2.), (3 * _bits(1., 2.) + _bits(-1., 2.)) / 4,
+              _bits(-1., 2.)]
+  np.testing.assert_allclose(training.rate(network, codes).numpy(), expected,
+                             rtol=1e-5)
+
+
+def test_the_rate_term_adds_to_the_loss_and_its_metrics(tmp_path):
+  directory = _entropy_model_preferring_ones(tmp_path / "codec")
+  codec = config.get_preset("tiny")
+  plain_tc = training.TrainConfig(patch_size=32, iterations=3)
+  rate_tc = training.TrainConfig(patch_size=32, iterations=3, rate_weight=0.5,
+                                 entropy_model=directory)
+  tf.keras.utils.set_random_seed(1)
+  model = models.build_model(codec)
+  x = tf.constant(_photo_crops(2, 32)[0][None] / 255. - .5, tf.float32)
+  results = []
+  for tc in (plain_tc, rate_tc):
+    objective = training._objective(codec, tc)  # pylint: disable=protected-access
+    tf.random.set_seed(7)  # The same stochastic codes in both calls.
+    results.append(objective.loss(model, x))
+  (plain, plain_metrics), (loss, metrics) = results
+  assert plain_metrics.shape == (3, 2) and metrics.shape == (3, 3)
+  np.testing.assert_allclose(metrics.numpy()[:, :2], plain_metrics.numpy())
+  bits = metrics.numpy()[:, 2]
+  # Stochastic codes of the untrained model: about half +1, half -1.
+  assert np.all((bits > _bits(1., 2.)) & (bits < _bits(-1., 2.)))
+  np.testing.assert_allclose(loss.numpy(), plain.numpy() + 0.5 * bits.mean(),
+                             rtol=1e-5)
+
+
+def test_the_rate_term_trains_the_encoder_towards_predictable_codes(tmp_path):
+  """Minimizing the rate alone: the codes become what the model predicts.
+
+  The gradient reaches the encoder through the binarizer's straight-through
+  estimator; with an entropy model that expects +1 everywhere, a few steps
+  on the rate turn most (deterministic) codes to +1.
+  """
+  directory = _entropy_model_preferring_ones(tmp_path / "codec", logit=3.)
+  codec = config.get_preset("tiny")
+  tc = training.TrainConfig(patch_size=32, iterations=2, rate_weight=1.,
+                            entropy_model=directory)
+  objective = training._objective(codec, tc)  # pylint: disable=protected-access
+  tf.keras.utils.set_random_seed(2)
+  model = models.build_model(codec)
+  images = np.stack(_photo_crops(4, 32))
+  x = tf.constant(images / 255. - .5, tf.float32)
+
+  def ones():
+    codes = model.encode(tf.constant(images), 2)
+    return float(np.mean(codes.numpy() > 0))
+
+  before = ones()
+  optimizer = tf.keras.optimizers.Adam(1e-2)
+  for _ in range(15):
+    with tf.GradientTape() as tape:
+      _, metrics = objective.loss(model, x)
+      rate = tf.reduce_mean(metrics[:, 2])
+    grads = tape.gradient(rate, model.trainable_variables)
+    encoder_grads = [g for g, v in zip(grads, model.trainable_variables)
+                     if "encoder" in v.name or "binarizer" in v.name]
+    assert encoder_grads and all(g is not None for g in encoder_grads)
+    # The decoder does not make the codes: no gradient from the rate.
+    optimizer.apply_gradients(
+        (g, v) for g, v in zip(grads, model.trainable_variables)
+        if g is not None)
+  assert before < 0.7 < ones(), (before, ones())
+
+
+def test_rate_term_configuration_errors(tmp_path):
+  with pytest.raises(ValueError, match="needs an entropy_model"):
+    training.TrainConfig(rate_weight=0.1)
+  with pytest.raises(ValueError, match="only used with a rate_weight"):
+    training.TrainConfig(entropy_model=str(tmp_path))
+  with pytest.raises(ValueError, match=r"rate_weight must be in \[0, 100\]"):
+    training.TrainConfig(rate_weight=-1., entropy_model=str(tmp_path))
+  directory = _entropy_model_preferring_ones(tmp_path / "codec", bits=16)
+  tc = training.TrainConfig(rate_weight=0.1, entropy_model=directory)
+  with pytest.raises(ValueError, match="16-bit codes, the codec makes 8-bit"):
+    training._objective(config.get_preset("tiny"), tc)  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match="recurrent codecs only"):
+    training._objective(config.get_preset("akbari2020_tiny"), tc)  # pylint: disable=protected-access
+  from tfrnncomp import errors  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.ModelError, match="entropy.json"):
+    training._objective(config.get_preset("tiny"), training.TrainConfig(  # pylint: disable=protected-access
+        rate_weight=0.1, entropy_model=str(tmp_path)))
+
+
+def test_a_run_with_the_rate_term_logs_the_bits(image_dir, tmp_path):
+  directory = _entropy_model_preferring_ones(tmp_path / "codec")
+  tc = training.TrainConfig(steps=2, batch_size=2, patch_size=32,
+                            iterations=2, warmup_steps=1, log_every=2,
+                            rate_weight=0.1, entropy_model=directory)
+  lines = []
+  _, metrics = training.train(config.get_preset("tiny"), tc, image_dir,
+                              str(tmp_path / "run"), log=lines.append)
+  assert metrics.shape == (2, 3)
+  assert "bits/bit first/mean/last" in lines[-1], lines
+  with open(tmp_path / "run" / "train_config.json") as f:
+    saved = json.load(f)
+  assert saved["rate_weight"] == 0.1 and saved["entropy_model"] == directory

@@ -24,6 +24,23 @@ first ``ms_ssim_scales(patch_size)`` scales, their weights renormalized to
 sum to 1. The default weights, ``w_mse = 20`` and ``w_ms = 1``, make the two
 terms about equal near 30 dB PSNR / 0.98 MS-SSIM (0.02 each).
 
+Rate term (recurrent codecs, ``TrainConfig.rate_weight`` lambda_R > 0): the
+codes' cost under a trained entropy model (:mod:`tfrnncomp.entropy`, the
+binary PixelRNN that codes them), the rate-distortion objective of learned
+codecs (Ballé et al., "End-to-end Optimized Image Compression", ICLR 2017)
+brought to the binary codes:
+
+    L = L_distortion + lambda_R 1/T sum_t R_t,
+    R_t = mean over the bits of iteration t of -log2 P(b | context)
+
+(bits per bit; the file spends R_t / 8 bits per pixel on iteration t, 32
+bits per 16 x 16 block). The gradient reaches the encoder through the
+binarizer's straight-through estimator, both as the coded bit and as the
+context of later bits; the entropy model itself stays frozen (retrain it on
+the new codes afterwards with ``tools/train_entropy.py``). Toderici et al.
+2017 train without one: their codes cost a fixed 1/8 bpp per iteration, and
+the entropy coder saves only what is left to predict.
+
 Both are minimized with Adam under a ``tf.distribute`` strategy, from random
 patches (:mod:`tfrnncomp.data`). Checkpoints (model, optimizer, step) go to
 ``train_dir`` with the resolved config beside them, and training resumes from
@@ -70,6 +87,10 @@ class TrainConfig:
   iteration_weight_ratio: float = 1.0
   # Recurrent codecs: lambda of each iteration's L1_t + lambda (1 - MS-SSIM_t).
   iteration_ms_ssim_weight: float = 0.0
+  # Recurrent codecs: lambda_R of the rate term (bits per bit of the codes
+  # under the entropy model in ``entropy_model``, a directory); 0: none.
+  rate_weight: float = 0.0
+  entropy_model: str = ""
   seed: int = 0
   log_every: int = 20
   checkpoint_every_secs: float = 600.
@@ -93,6 +114,13 @@ class TrainConfig:
     if not 0 <= self.iteration_ms_ssim_weight <= 100:
       raise ValueError(f"iteration_ms_ssim_weight must be in [0, 100], got "
                        f"{self.iteration_ms_ssim_weight}")
+    if not 0 <= self.rate_weight <= 100:
+      raise ValueError(f"rate_weight must be in [0, 100], got "
+                       f"{self.rate_weight}")
+    if self.rate_weight and not self.entropy_model:
+      raise ValueError("rate_weight needs an entropy_model")
+    if self.entropy_model and not self.rate_weight:
+      raise ValueError("entropy_model is only used with a rate_weight > 0")
 
 
 def iteration_weights(iterations, ratio=1.0):
@@ -138,6 +166,19 @@ def recurrent_loss(x, x_hats, weight_ratio=1.0, ms_ssim_weight=0.0,
   weights = iteration_weights(iterations, weight_ratio)
   return (tf.reduce_mean(weights * per_iteration),
           tf.stack([l1, similarity], -1))
+
+
+def rate(entropy_model, codes):
+  """R_t: bits per bit of each iteration's codes [T, B, h, w, K] -> [T].
+
+  -log2 P(b_t) under the entropy model, averaged over the batch, positions
+  and bits of iteration t; differentiable in ``codes`` (as the coded bits and
+  as their context).
+  """
+  logits = entropy_model(codes)
+  codes = tf.cast(codes, logits.dtype)
+  nats = tf.reduce_mean(tf.nn.softplus(-codes * logits), axis=[1, 2, 3, 4])
+  return nats / math.log(2.)
 
 
 def ms_ssim_scales(size, filter_size=11, most=len(MS_SSIM_WEIGHTS)):
@@ -312,6 +353,7 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
                                      step=step)
+    objective = _objective(config, tc)
   chief = _is_chief(strategy)
   ckpt_dir = train_dir if chief else os.path.join(
       train_dir, f"worker_{strategy.cluster_resolver.task_id}")
@@ -336,8 +378,6 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
   dataset = data_lib.patch_dataset(images, tc.batch_size // replicas,
                                    tc.patch_size, tc.candidates, seed)
   dist_dataset = strategy.experimental_distribute_dataset(dataset)
-
-  objective = _objective(config, tc)
 
   def step_fn(patches):
     x = toderici2017.to_float(patches)
@@ -472,33 +512,61 @@ def scheduled_learning_rate(base, step, steps, warmup_steps=0, decay_steps=0,
 
 
 class _RecurrentObjective:
-  """:func:`recurrent_loss` (metrics: [T, 2] L1 and MS-SSIM per iteration)."""
+  """:func:`recurrent_loss`, plus the rate term if ``tc.rate_weight``.
 
-  def __init__(self, tc):
+  Metrics: [T, 2] L1 and MS-SSIM per iteration, and a third column R_t (bits
+  per bit, :func:`rate`) with the rate term.
+  """
+
+  def __init__(self, tc, config):
     self.iterations = tc.iterations
     self.weight_ratio = tc.iteration_weight_ratio
     self.ms_ssim_weight = tc.iteration_ms_ssim_weight
     self.scales = ms_ssim_scales(tc.patch_size)
+    self.rate_weight = tc.rate_weight
+    self.entropy_model = None
+    if tc.rate_weight:
+      from tfrnncomp.entropy import saved_model  # pylint: disable=g-import-not-at-top
+      self.entropy_model, _ = saved_model.load_network(tc.entropy_model)
+      self.entropy_model.trainable = False
+      if self.entropy_model.config.bits != config.bits:
+        raise ValueError(
+            f"the entropy model in {tc.entropy_model} models "
+            f"{self.entropy_model.config.bits}-bit codes, the codec makes "
+            f"{config.bits}-bit codes")
 
   def loss(self, model, x):
-    _, x_hats = model(x, iterations=self.iterations, training=True)
-    return recurrent_loss(x, x_hats, self.weight_ratio, self.ms_ssim_weight,
-                          self.scales)
+    codes, x_hats = model(x, iterations=self.iterations, training=True)
+    loss, metrics = recurrent_loss(x, x_hats, self.weight_ratio,
+                                   self.ms_ssim_weight, self.scales)
+    if self.entropy_model is None:
+      return loss, metrics
+    bits = rate(self.entropy_model, codes)
+    return (loss + self.rate_weight * tf.reduce_mean(bits),
+            tf.concat([metrics, bits[:, None]], -1))
 
   def loss_value(self, metrics):
     """The loss without the iteration weights (mean L1 when lambda = 0)."""
-    return float(np.mean(metrics[:, 0] +
-                         self.ms_ssim_weight * (1. - metrics[:, 1])))
+    value = np.mean(metrics[:, 0] + self.ms_ssim_weight * (1. - metrics[:, 1]))
+    if self.entropy_model is not None:
+      value += self.rate_weight * np.mean(metrics[:, 2])
+    return float(value)
 
   def describe(self, metrics):
-    return (f"L1 first/last iteration {metrics[0, 0]:.4f}/"
+    line = (f"L1 first/last iteration {metrics[0, 0]:.4f}/"
             f"{metrics[-1, 0]:.4f}  MS-SSIM {metrics[0, 1]:.4f}/"
             f"{metrics[-1, 1]:.4f}")
+    if self.entropy_model is not None:
+      line += (f"  bits/bit first/mean/last {metrics[0, 2]:.3f}/"
+               f"{np.mean(metrics[:, 2]):.3f}/{metrics[-1, 2]:.3f}")
+    return line
 
   def summaries(self, metrics):
-    for t, (l1, similarity) in enumerate(metrics):
-      tf.summary.scalar(f"l1/iteration_{t + 1:02d}", l1)
-      tf.summary.scalar(f"ms_ssim/iteration_{t + 1:02d}", similarity)
+    for t, values in enumerate(metrics):
+      tf.summary.scalar(f"l1/iteration_{t + 1:02d}", values[0])
+      tf.summary.scalar(f"ms_ssim/iteration_{t + 1:02d}", values[1])
+      if self.entropy_model is not None:
+        tf.summary.scalar(f"bits_per_bit/iteration_{t + 1:02d}", values[2])
 
 
 class _VariableRateObjective:
@@ -538,5 +606,7 @@ def _psnr(mse):
 
 def _objective(config, tc):
   if models.is_iterative(config):
-    return _RecurrentObjective(tc)
+    return _RecurrentObjective(tc, config)
+  if tc.rate_weight:
+    raise ValueError("rate_weight applies to the recurrent codecs only")
   return _VariableRateObjective(tc)

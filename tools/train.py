@@ -16,6 +16,15 @@ L1 on the residuals of every iteration for the recurrent codecs (Toderici
 2020. --patch_size and --batch_size default to 32 / 32 for the recurrent
 codecs and 256 / 8 for Akbari 2020 (5 MS-SSIM scales need >= 176 pixels).
 
+--rate_weight adds the codes' cost under a trained entropy model to a
+recurrent codec's loss (lambda_R times bits per bit, tfrnncomp.training):
+the codec learns codes its entropy coder predicts better. The entropy model
+(frozen) comes from --entropy_model, by default the one of --init_from, e.g.
+
+  python tools/train.py --preset residual_gru_half --init_from \
+      savedmodels/residual_gru --rate_weight 0.02 ... (then retrain the
+      entropy model on the new codes with tools/train_entropy.py)
+
 Re-running the same command resumes from the latest checkpoint in
 --train_dir (the learning-rate warm-up restarts). --init_from starts a new
 run from an exported SavedModel. A step whose loss or gradients are not
@@ -35,6 +44,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
+from tfrnncomp import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "residual_gru_half", "Network preset (see "
@@ -72,6 +82,12 @@ flags.DEFINE_integer("patch_size", None, "Patch side in pixels (multiple of "
                      "16); default 32 (recurrent) or 256 (Akbari 2020).")
 flags.DEFINE_integer("iterations", 16, "Iterations unrolled per step "
                      "(recurrent codecs).")
+flags.DEFINE_float("rate_weight", 0., "Recurrent codecs: lambda_R of the "
+                   "rate term, the mean bits per bit of the codes under the "
+                   "entropy model of --entropy_model (0: no rate term).")
+flags.DEFINE_string("entropy_model", None, "With --rate_weight: a codec "
+                    "directory holding entropy/, or an entropy model "
+                    "directory; default --init_from's.")
 flags.DEFINE_list("bits_per_channel", ["2", "4", "8"], "Akbari 2020: the bit "
                   "depths B whose losses are summed (the paper uses three).")
 flags.DEFINE_float("mse_weight", 20., "Akbari 2020: weight of the L2 loss "
@@ -123,6 +139,15 @@ def main(argv):
     batch_size = FLAGS.batch_size or (32 if iterative else 8)
     if patch_size % 16:
       raise app.UsageError("--patch_size must be a multiple of 16")
+    entropy_model = ""
+    if FLAGS.rate_weight:
+      entropy_model = FLAGS.entropy_model or FLAGS.init_from
+      if not entropy_model:
+        raise app.UsageError("--rate_weight needs --entropy_model (or an "
+                             "--init_from with an entropy model)")
+      entropy_model = os.path.expanduser(entropy_model)
+    elif FLAGS.entropy_model:
+      raise app.UsageError("--entropy_model is only used with --rate_weight")
     train_config = training.TrainConfig(
         steps=FLAGS.steps, batch_size=batch_size,
         patch_size=patch_size, iterations=FLAGS.iterations,
@@ -131,6 +156,7 @@ def main(argv):
         candidates=FLAGS.candidates,
         iteration_weight_ratio=FLAGS.iteration_weight_ratio,
         iteration_ms_ssim_weight=FLAGS.iteration_ms_ssim_weight,
+        rate_weight=FLAGS.rate_weight, entropy_model=entropy_model,
         seed=FLAGS.seed, log_every=FLAGS.log_every,
         checkpoint_every_secs=FLAGS.checkpoint_every_secs,
         bits_per_channel=tuple(int(b) for b in FLAGS.bits_per_channel),
@@ -140,7 +166,7 @@ def main(argv):
                    os.path.expanduser(FLAGS.train_dir), strategy=strategy,
                    init_from=FLAGS.init_from,
                    log=lambda line: print(line, flush=True))
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, FileNotFoundError, errors.TfrnncompError) as e:
     raise app.UsageError(str(e))
   return 0
 

@@ -47,7 +47,7 @@ from tfrnncomp.entropy import bins
 from tfrnncomp.entropy import range_coding
 
 __all__ = ["ENTROPY_SUBDIRECTORY", "entropy_directory", "EntropyCoderModule",
-           "save", "SavedEntropyCoder", "read_info", "load"]
+           "save", "SavedEntropyCoder", "read_info", "load", "load_network"]
 
 ENTROPY_SUBDIRECTORY = "entropy"
 """Where an entropy model lives inside its codec's directory."""
@@ -264,3 +264,37 @@ def _one_line(error):
   lines = str(error).strip().splitlines() or [type(error).__name__]
   return lines[0][:200]
 
+
+def load_network(directory):
+  """The trained :class:`~tfrnncomp.entropy.pixelrnn.BinaryPixelRNN` itself.
+
+  For training a codec against its entropy model (``tools/train.py
+  --rate_weight``): the Keras network with the saved weights, rather than the
+  coding signatures of :func:`load`.
+
+  Args:
+    directory: an entropy model's directory, or a codec's directory holding
+      one in ``entropy/``.
+
+  Returns:
+    (network, info): the network and its :func:`read_info`.
+
+  Raises:
+    ModelError: if there is no complete entropy model there.
+  """
+  if os.path.isdir(entropy_directory(directory)):
+    directory = entropy_directory(directory)
+  info = read_info(directory)
+  from tfrnncomp.entropy import pixelrnn  # pylint: disable=g-import-not-at-top
+  import tensorflow_compression  # pylint: disable=g-import-not-at-top,unused-import
+  try:
+    config = pixelrnn.EntropyConfig.from_dict(info["config"])
+    network = pixelrnn.BinaryPixelRNN(config).build_variables()
+    kept = export_lib.restore_weights(network, directory)
+  except Exception as e:  # pylint: disable=broad-except
+    raise errors.ModelError(f"cannot load entropy model {directory}: "
+                            f"{_one_line(e)}") from None
+  if kept:
+    raise errors.ModelError(f"entropy model {directory} lacks "
+                            f"{', '.join(kept)}")
+  return network, info
