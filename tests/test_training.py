@@ -286,8 +286,10 @@ def test_rate_is_the_entropy_models_bits_per_bit(tmp_path):
 def test_the_rate_term_adds_to_the_loss_and_its_metrics(tmp_path):
   directory = _entropy_model_preferring_ones(tmp_path / "codec")
   codec = config.get_preset("tiny")
-  plain_tc = training.TrainConfig(patch_size=32, iterations=3)
-  rate_tc = training.TrainConfig(patch_size=32, iterations=3, rate_weight=0.5,
+  plain_tc = training.TrainConfig(patch_size=32, iterations=3,
+                                  iteration_weight_ratio=0.5)
+  rate_tc = training.TrainConfig(patch_size=32, iterations=3,
+                                 iteration_weight_ratio=0.5, rate_weight=0.5,
                                  entropy_model=directory)
   tf.keras.utils.set_random_seed(1)
   model = models.build_model(codec)
@@ -303,7 +305,10 @@ def test_the_rate_term_adds_to_the_loss_and_its_metrics(tmp_path):
   bits = metrics.numpy()[:, 2]
   # Stochastic codes of the untrained model: about half +1, half -1.
   assert np.all((bits > _bits(1., 2.)) & (bits < _bits(-1., 2.)))
-  np.testing.assert_allclose(loss.numpy(), plain.numpy() + 0.5 * bits.mean(),
+  # Each iteration's term is w_t (D_t + lambda R_t): w = 4/7, 2/7, 1/7 x 3.
+  weights = np.array([4., 2., 1.]) * 3 / 7
+  np.testing.assert_allclose(loss.numpy(),
+                             plain.numpy() + 0.5 * np.mean(weights * bits),
                              rtol=1e-5)
 
 

@@ -30,11 +30,12 @@ binary PixelRNN that codes them), the rate-distortion objective of learned
 codecs (Ballé et al., "End-to-end Optimized Image Compression", ICLR 2017)
 brought to the binary codes:
 
-    L = L_distortion + lambda_R 1/T sum_t R_t,
+    L = L_distortion + lambda_R 1/T sum_t w_t R_t,
     R_t = mean over the bits of iteration t of -log2 P(b | context)
 
 (bits per bit; the file spends R_t / 8 bits per pixel on iteration t, 32
-bits per 16 x 16 block). The gradient reaches the encoder through the
+bits per 16 x 16 block; w_t the iteration weights of the distortion, so
+that each iteration's term is w_t (D_t + lambda_R R_t)). The gradient reaches the encoder through the
 binarizer's straight-through estimator, both as the coded bit and as the
 context of later bits; the entropy model itself stays frozen (retrain it on
 the new codes afterwards with ``tools/train_entropy.py``). Toderici et al.
@@ -542,7 +543,8 @@ class _RecurrentObjective:
     if self.entropy_model is None:
       return loss, metrics
     bits = rate(self.entropy_model, codes)
-    return (loss + self.rate_weight * tf.reduce_mean(bits),
+    weights = iteration_weights(self.iterations, self.weight_ratio)
+    return (loss + self.rate_weight * tf.reduce_mean(weights * bits),
             tf.concat([metrics, bits[:, None]], -1))
 
   def loss_value(self, metrics):
