@@ -359,13 +359,14 @@ def test_rate_term_configuration_errors(tmp_path):
     training.TrainConfig(rate_weight=-1., entropy_model=str(tmp_path))
   directory = _entropy_model_preferring_ones(tmp_path / "codec", bits=16)
   tc = training.TrainConfig(rate_weight=0.1, entropy_model=directory)
+  objective = training._objective  # pylint: disable=protected-access
   with pytest.raises(ValueError, match="16-bit codes, the codec makes 8-bit"):
-    training._objective(config.get_preset("tiny"), tc)  # pylint: disable=protected-access
+    objective(config.get_preset("tiny"), tc)
   with pytest.raises(ValueError, match="recurrent codecs only"):
-    training._objective(config.get_preset("akbari2020_tiny"), tc)  # pylint: disable=protected-access
+    objective(config.get_preset("akbari2020_tiny"), tc)
   from tfrnncomp import errors  # pylint: disable=g-import-not-at-top
   with pytest.raises(errors.ModelError, match="entropy.json"):
-    training._objective(config.get_preset("tiny"), training.TrainConfig(  # pylint: disable=protected-access
+    objective(config.get_preset("tiny"), training.TrainConfig(
         rate_weight=0.1, entropy_model=str(tmp_path)))
 
 

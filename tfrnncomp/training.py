@@ -34,10 +34,10 @@ brought to the binary codes:
     R_t = mean over the bits of iteration t of -log2 P(b | context)
 
 (bits per bit; the file spends R_t / 8 bits per pixel on iteration t, 32
-bits per 16 x 16 block; w_t the iteration weights of the distortion, so
-that each iteration's term is w_t (D_t + lambda_R R_t)). The gradient reaches the encoder through the
-binarizer's straight-through estimator, both as the coded bit and as the
-context of later bits; the entropy model itself stays frozen (retrain it on
+bits per 16 x 16 block; w_t are the distortion's iteration weights, so each
+iteration's term is w_t (D_t + lambda_R R_t)). The gradient reaches the
+encoder through the binarizer's straight-through estimator, both as the
+coded bit and as the context of later bits; the entropy model itself stays frozen (retrain it on
 the new codes afterwards with ``tools/train_entropy.py``). Toderici et al.
 2017 train without one: their codes cost a fixed 1/8 bpp per iteration, and
 the entropy coder saves only what is left to predict.
