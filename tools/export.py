@@ -1,4 +1,4 @@
-"""Exports a trained codec checkpoint (any system) as a SavedModel.
+r"""Exports a trained codec checkpoint (any system) as a SavedModel.
 
   python tools/export.py --train_dir ~/runs/residual_gru_half \
       --output savedmodels/residual_gru

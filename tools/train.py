@@ -1,4 +1,4 @@
-"""Trains a codec (any system) on random patches of a folder of images.
+r"""Trains a codec (any system) on random patches of a folder of images.
 
 Examples (the shipped residual GRU model; Islam et al. 2021; Akbari et al.
 2020 with its variable-rate objective over B = 2, 4, 8):
@@ -17,13 +17,15 @@ L1 on the residuals of every iteration for the recurrent codecs (Toderici
 codecs and 256 / 8 for Akbari 2020 (5 MS-SSIM scales need >= 176 pixels).
 
 --rate_weight adds the codes' cost under a trained entropy model to a
-recurrent codec's loss (lambda_R times bits per bit, tfrnncomp.training):
-the codec learns codes its entropy coder predicts better. The entropy model
-(frozen) comes from --entropy_model, by default the one of --init_from, e.g.
+recurrent codec's loss (lambda_R times the bits per bit of each iteration,
+weighted like its distortion; tfrnncomp.training): the codec learns codes
+that its entropy coder predicts better. The entropy model (frozen) comes
+from --entropy_model, by default the one of --init_from; retrain it on the
+new codes afterwards with tools/train_entropy.py. E.g.
 
-  python tools/train.py --preset residual_gru_half --init_from \
-      savedmodels/residual_gru --rate_weight 0.02 ... (then retrain the
-      entropy model on the new codes with tools/train_entropy.py)
+  python tools/train.py --preset residual_gru_half --rate_weight 0.005 \
+      --init_from savedmodels/residual_gru --data_dir ../shared/data/train \
+      --train_dir ~/runs/residual_gru_rate
 
 Re-running the same command resumes from the latest checkpoint in
 --train_dir (the learning-rate warm-up restarts). --init_from starts a new
