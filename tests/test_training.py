@@ -1,5 +1,6 @@
 """Tests of the training loop and its data pipeline (tiny models, seconds)."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -291,15 +292,16 @@ def test_the_rate_term_adds_to_the_loss_and_its_metrics(tmp_path):
   rate_tc = training.TrainConfig(patch_size=32, iterations=3,
                                  iteration_weight_ratio=0.5, rate_weight=0.5,
                                  entropy_model=directory)
+  falling_tc = dataclasses.replace(rate_tc, rate_weight_ratio=0.25)
   tf.keras.utils.set_random_seed(1)
   model = models.build_model(codec)
   x = tf.constant(_photo_crops(2, 32)[0][None] / 255. - .5, tf.float32)
   results = []
-  for tc in (plain_tc, rate_tc):
+  for tc in (plain_tc, rate_tc, falling_tc):
     objective = training._objective(codec, tc)  # pylint: disable=protected-access
-    tf.random.set_seed(7)  # The same stochastic codes in both calls.
+    tf.random.set_seed(7)  # The same stochastic codes in every call.
     results.append(objective.loss(model, x))
-  (plain, plain_metrics), (loss, metrics) = results
+  (plain, plain_metrics), (loss, metrics), (falling, _) = results
   assert plain_metrics.shape == (3, 2) and metrics.shape == (3, 3)
   np.testing.assert_allclose(metrics.numpy()[:, :2], plain_metrics.numpy())
   bits = metrics.numpy()[:, 2]
@@ -309,6 +311,11 @@ def test_the_rate_term_adds_to_the_loss_and_its_metrics(tmp_path):
   weights = np.array([4., 2., 1.]) * 3 / 7
   np.testing.assert_allclose(loss.numpy(),
                              plain.numpy() + 0.5 * np.mean(weights * bits),
+                             rtol=1e-5)
+  # With rate_weight_ratio 0.25: lambda_t = 0.5, 0.125, 0.03125.
+  lambdas = 0.5 * np.array([1., .25, .0625])
+  np.testing.assert_allclose(falling.numpy(),
+                             plain.numpy() + np.mean(weights * lambdas * bits),
                              rtol=1e-5)
 
 
@@ -357,6 +364,9 @@ def test_rate_term_configuration_errors(tmp_path):
     training.TrainConfig(entropy_model=str(tmp_path))
   with pytest.raises(ValueError, match=r"rate_weight must be in \[0, 100\]"):
     training.TrainConfig(rate_weight=-1., entropy_model=str(tmp_path))
+  with pytest.raises(ValueError, match=r"rate_weight_ratio must be in"):
+    training.TrainConfig(rate_weight=.1, rate_weight_ratio=0.,
+                         entropy_model=str(tmp_path))
   directory = _entropy_model_preferring_ones(tmp_path / "codec", bits=16)
   tc = training.TrainConfig(rate_weight=0.1, entropy_model=directory)
   objective = training._objective  # pylint: disable=protected-access

@@ -30,12 +30,18 @@ binary PixelRNN that codes them), the rate-distortion objective of learned
 codecs (Ballé et al., "End-to-end Optimized Image Compression", ICLR 2017)
 brought to the binary codes:
 
-    L = L_distortion + lambda_R 1/T sum_t w_t R_t,
+    L = L_distortion + 1/T sum_t w_t lambda_t R_t,
+    lambda_t = lambda_R rho_R^(t-1),
     R_t = mean over the bits of iteration t of -log2 P(b | context)
 
 (bits per bit; the file spends R_t / 8 bits per pixel on iteration t, 32
 bits per 16 x 16 block; w_t are the distortion's iteration weights, so each
-iteration's term is w_t (D_t + lambda_R R_t)). The gradient reaches the
+iteration's term is w_t (D_t + lambda_t R_t)). One lambda for all
+iterations (rho_R = ``TrainConfig.rate_weight_ratio`` = 1) prices a bit the
+same at every rate, and the late iterations, whose bits buy the least
+distortion, give theirs up (measured: iterations 14-16 then add nothing);
+rho_R < 1 follows the slope of the rate-distortion curve, which falls with
+the rate, so that every truncation point stays a good operating point. The gradient reaches the
 encoder through the binarizer's straight-through estimator, both as the
 coded bit and as the context of later bits; the entropy model itself stays frozen (retrain it on
 the new codes afterwards with ``tools/train_entropy.py``). Toderici et al.
@@ -91,6 +97,8 @@ class TrainConfig:
   # Recurrent codecs: lambda_R of the rate term (bits per bit of the codes
   # under the entropy model in ``entropy_model``, a directory); 0: none.
   rate_weight: float = 0.0
+  # lambda_t = rate_weight * rate_weight_ratio^(t-1).
+  rate_weight_ratio: float = 1.0
   entropy_model: str = ""
   seed: int = 0
   log_every: int = 20
@@ -118,6 +126,9 @@ class TrainConfig:
     if not 0 <= self.rate_weight <= 100:
       raise ValueError(f"rate_weight must be in [0, 100], got "
                        f"{self.rate_weight}")
+    if not 0.1 <= self.rate_weight_ratio <= 10:
+      raise ValueError(f"rate_weight_ratio must be in [0.1, 10], got "
+                       f"{self.rate_weight_ratio}")
     if self.rate_weight and not self.entropy_model:
       raise ValueError("rate_weight needs an entropy_model")
     if self.entropy_model and not self.rate_weight:
@@ -525,6 +536,8 @@ class _RecurrentObjective:
     self.ms_ssim_weight = tc.iteration_ms_ssim_weight
     self.scales = ms_ssim_scales(tc.patch_size)
     self.rate_weight = tc.rate_weight
+    self.rate_weights = tc.rate_weight * np.power(
+        tc.rate_weight_ratio, np.arange(tc.iterations)).astype(np.float32)
     self.entropy_model = None
     if tc.rate_weight:
       from tfrnncomp.entropy import saved_model  # pylint: disable=g-import-not-at-top
@@ -544,14 +557,14 @@ class _RecurrentObjective:
       return loss, metrics
     bits = rate(self.entropy_model, codes)
     weights = iteration_weights(self.iterations, self.weight_ratio)
-    return (loss + self.rate_weight * tf.reduce_mean(weights * bits),
+    return (loss + tf.reduce_mean(weights * self.rate_weights * bits),
             tf.concat([metrics, bits[:, None]], -1))
 
   def loss_value(self, metrics):
     """The loss without the iteration weights (mean L1 when lambda = 0)."""
     value = np.mean(metrics[:, 0] + self.ms_ssim_weight * (1. - metrics[:, 1]))
     if self.entropy_model is not None:
-      value += self.rate_weight * np.mean(metrics[:, 2])
+      value += np.mean(self.rate_weights * metrics[:, 2])
     return float(value)
 
   def describe(self, metrics):

@@ -87,6 +87,9 @@ flags.DEFINE_integer("iterations", 16, "Iterations unrolled per step "
 flags.DEFINE_float("rate_weight", 0., "Recurrent codecs: lambda_R of the "
                    "rate term, the mean bits per bit of the codes under the "
                    "entropy model of --entropy_model (0: no rate term).")
+flags.DEFINE_float("rate_weight_ratio", 1., "With --rate_weight: iteration "
+                   "t's lambda is rate_weight * rate_weight_ratio^(t-1) (< 1 "
+                   "prices the late iterations' bits lower).")
 flags.DEFINE_string("entropy_model", None, "With --rate_weight: a codec "
                     "directory holding entropy/, or an entropy model "
                     "directory; default --init_from's.")
@@ -158,7 +161,8 @@ def main(argv):
         candidates=FLAGS.candidates,
         iteration_weight_ratio=FLAGS.iteration_weight_ratio,
         iteration_ms_ssim_weight=FLAGS.iteration_ms_ssim_weight,
-        rate_weight=FLAGS.rate_weight, entropy_model=entropy_model,
+        rate_weight=FLAGS.rate_weight,
+        rate_weight_ratio=FLAGS.rate_weight_ratio, entropy_model=entropy_model,
         seed=FLAGS.seed, log_every=FLAGS.log_every,
         checkpoint_every_secs=FLAGS.checkpoint_every_secs,
         bits_per_channel=tuple(int(b) for b in FLAGS.bits_per_channel),
