@@ -11,6 +11,8 @@ retrained), to measure what it would buy before the bitstream carries it:
     active_t[b] = active_{t-1}[b] * [e_b(x, x_hat_{t-1}) > tau]     (t >= 1)
     codes_t     = active_t * B(E(x - x_hat_{t-1}))       (0 in stopped blocks)
     x_hat_t     = x_hat_{t-1} + up_16(active_t) * D(codes_t)
+                  (additive reconstruction; in general the decoder's new
+                   x_hat in active blocks and the previous one elsewhere)
 
 A stopped block keeps its pixels (the decoder still runs, on zero codes, for
 its state and for the blocks around it), so its error stays below tau and
@@ -118,4 +120,3 @@ def run(model, image, iterations, criterion="mse", target=None):
     result["active"].append(count / blocks)
     result["mask"].append(active[0, ..., 0].numpy())
   return result
-

@@ -39,12 +39,13 @@ bits per 16 x 16 block; w_t are the distortion's iteration weights, so each
 iteration's term is w_t (D_t + lambda_t R_t)). One lambda for all
 iterations (rho_R = ``TrainConfig.rate_weight_ratio`` = 1) prices a bit the
 same at every rate, and the late iterations, whose bits buy the least
-distortion, give theirs up (measured: iterations 14-16 then add nothing);
+distortion, give theirs up (measured: iterations 13-16 then add nothing);
 rho_R < 1 follows the slope of the rate-distortion curve, which falls with
-the rate, so that every truncation point stays a good operating point. The gradient reaches the
-encoder through the binarizer's straight-through estimator, both as the
-coded bit and as the context of later bits; the entropy model itself stays frozen (retrain it on
-the new codes afterwards with ``tools/train_entropy.py``). Toderici et al.
+the rate, so that every truncation point stays a good operating point. The
+gradient reaches the encoder through the binarizer's straight-through
+estimator, both as the coded bit and as the context of later bits; the
+entropy model itself stays frozen (retrain it on the new codes afterwards
+with ``tools/train_entropy.py``). Toderici et al.
 2017 train without one: their codes cost a fixed 1/8 bpp per iteration, and
 the entropy coder saves only what is left to predict.
 
