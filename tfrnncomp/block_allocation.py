@@ -34,6 +34,7 @@ Block errors e_b (over the 16 x 16 x 3 values of block b, 0..255 scale):
 """
 
 import math
+import weakref
 
 import tensorflow as tf
 
@@ -70,6 +71,18 @@ def block_errors(x, x_hat, criterion):
   return error / (2. * variance + _C2)
 
 
+_STEPS = weakref.WeakKeyDictionary()
+
+
+def _steps(model):
+  """The model's encode and decode steps as tf.functions, made once per model
+  (traced once per image size, not run op by op)."""
+  if model not in _STEPS:
+    _STEPS[model] = (tf.function(model.encode_step),
+                     tf.function(model.decode_step))
+  return _STEPS[model]
+
+
 def run(model, image, iterations, criterion="mse", target=None):
   """Encodes and decodes ``image`` with per-block stopping.
 
@@ -96,10 +109,11 @@ def run(model, image, iterations, criterion="mse", target=None):
                                                  toderici2017.BLOCK)
   code_bits, result = 0, {"x_hat": [], "bpp": [], "active": [], "mask": []}
   active = None
+  encode_step, decode_step = _steps(model)
   for t in range(iterations):
     if t == 0 and model.config.priming:
       encoder_state = model.prime_encoder(x, x_hat, encoder_state)
-    codes, encoder_state = model.encode_step(x, x_hat, encoder_state)
+    codes, encoder_state = encode_step(x, x_hat, encoder_state)
     if active is None or tau is None:
       active = tf.ones_like(codes[..., :1])
     else:
@@ -107,7 +121,7 @@ def run(model, image, iterations, criterion="mse", target=None):
     codes *= active
     if t == 0 and model.config.priming:
       decoder_state = model.prime_decoder(codes, decoder_state)
-    updated, decoder_state = model.decode_step(codes, x_hat, decoder_state)
+    updated, decoder_state = decode_step(codes, x_hat, decoder_state)
     pixels = tf.repeat(tf.repeat(active, toderici2017.BLOCK, 1),
                        toderici2017.BLOCK, 2)
     x_hat = tf.where(pixels > 0, updated, x_hat)

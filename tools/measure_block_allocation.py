@@ -64,9 +64,12 @@ def _load(directory):
     raise errors.ModelError(f"{directory} is not a recurrent codec")
   model = models.build_model(config)
   try:
-    export_lib.restore_weights(model, directory)
+    kept = export_lib.restore_weights(model, directory)
   except (OSError, ValueError) as error:
     raise errors.ModelError(f"{directory}: cannot load its weights ({error})")
+  if kept:
+    raise errors.ModelError(f"{directory} lacks weights of its own config: "
+                            f"{', '.join(kept)}")
   return model
 
 
