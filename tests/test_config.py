@@ -54,9 +54,24 @@ def test_overrides_must_exist_in_the_presets_kind():
   with pytest.raises(ValueError, match="no setting"):
     config.resolve("tiny", {"code_channels": 4})
   assert config.resolve("akbari2020", {"code_channels": 16}).code_channels == 16
-  for bad in ({"filters": 0}, {"code_channels": 0}, {"kernel_size": 10}):
+  for bad in ({"filters": 0}, {"code_channels": 0}, {"kernel_size": 10},
+              {"igdn_max_gain": -1.}):
     with pytest.raises(ValueError):
       config.resolve("akbari2020", bad)
+
+
+def test_akbari_igdn_bound_is_off_by_default_and_reaches_every_igdn():
+  """config.json files of shipped models, without the key, load unbounded."""
+  d = config.get_preset("akbari2020").to_dict()
+  assert d.pop("igdn_max_gain") == 0.
+  assert config.config_from_dict(d).igdn_max_gain == 0.
+  from tfrnncomp.models import akbari2020  # pylint: disable=g-import-not-at-top
+  decoder = akbari2020.Decoder(config.resolve(
+      "akbari2020_tiny", {"igdn_max_gain": 5.}))
+  from tfrnncomp import layers  # pylint: disable=g-import-not-at-top
+  igdns = [m for m in decoder.submodules if isinstance(m, layers.GDN)]
+  assert len(igdns) == 10  # 1 + 3 x (ResIGDN's 2 + 1).
+  assert {(m.inverse, m.max_gain) for m in igdns} == {(True, 5.)}
 
 
 def test_configs_are_frozen():

@@ -106,6 +106,37 @@ def test_gdn_config_round_trip():
   np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-6)
 
 
+def test_igdn_max_gain_bounds_the_gain_and_leaves_small_inputs_alone():
+  """|y_i| <= max_gain |x_i|; where the pool is under the bound, y = IGDN(x)."""
+  bounded = layers.GDN(inverse=True, max_gain=4.)
+  free = layers.GDN(inverse=True)
+  x = tf.random.stateless_normal([2, 6, 6, 4], seed=[5, 6]) * 30.
+  bounded(x)
+  free(x)
+  _randomize(bounded)
+  free.set_weights(bounded.get_weights())
+  xs, y, y_free = x.numpy(), bounded(x).numpy(), free(x).numpy()
+  assert np.all(np.abs(y) <= 4. * np.abs(xs) * (1 + 1e-6))
+  gain = np.abs(y_free) / np.maximum(np.abs(xs), 1e-12)
+  under = gain < 4. * (1 - 1e-4)
+  assert 0 < under.sum() < under.size  # Both cases occur.
+  np.testing.assert_allclose(y[under], y_free[under], rtol=1e-6)
+  np.testing.assert_allclose(np.abs(y[~under]), 4. * np.abs(xs[~under]),
+                             rtol=1e-5)
+  # Finite for inputs where the unbounded IGDN overflows float32.
+  huge = tf.fill([1, 1, 1, 4], 1e20)  # x^2 overflows.
+  assert not np.all(np.isfinite(free(huge).numpy()))
+  assert np.all(np.isfinite(bounded(huge).numpy()))
+  clone = layers.GDN.from_config(bounded.get_config())
+  assert clone.max_gain == 4. and "max_gain" not in free.get_config()
+  block = layers.ResGDN(4, inverse=True, max_gain=3.)
+  assert layers.ResGDN.from_config(block.get_config()).norm2.max_gain == 3.
+  with pytest.raises(ValueError, match="IGDN only"):
+    layers.GDN(max_gain=2.)
+  with pytest.raises(ValueError, match=">= 0"):
+    layers.GDN(inverse=True, max_gain=-1.)
+
+
 @pytest.mark.parametrize("inverse", [False, True])
 def test_res_gdn_keeps_shape_and_has_an_identity_shortcut(inverse):
   block = layers.ResGDN(8, 3, inverse=inverse)

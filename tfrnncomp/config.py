@@ -168,7 +168,10 @@ class VariableRateConfig:
   convolution to ``code_channels``); downsampling by 16. The decoder mirrors
   it with IGDN, ResIGDN and transposed convolutions. ``filters`` is the width
   of every hidden stage. The code map is quantized at test time with any
-  B in [1, MAX_BITS_PER_CHANNEL] bits per channel.
+  B in [1, MAX_BITS_PER_CHANNEL] bits per channel. ``igdn_max_gain`` > 0
+  bounds the gain of each of the decoder's IGDNs (``tfrnncomp.layers.GDN``'s
+  ``max_gain``); 0, the default and the shipped model's, leaves them
+  unbounded, as in the paper.
   """
 
   name: str = "akbari2020"
@@ -176,6 +179,7 @@ class VariableRateConfig:
   code_channels: int = 8
   kernel_size: int = 3
   outer_kernel_size: int = 5
+  igdn_max_gain: float = 0.
 
   def __post_init__(self):
     if not 1 <= self.filters <= 1024:
@@ -187,6 +191,9 @@ class VariableRateConfig:
       value = getattr(self, field)
       if not 1 <= value <= 9:
         raise ValueError(f"{field} must be in [1, 9], got {value}")
+    if not 0. <= self.igdn_max_gain <= 1e6:
+      raise ValueError(f"igdn_max_gain must be in [0, 1e6] (0: unbounded), "
+                       f"got {self.igdn_max_gain}")
 
   @property
   def system(self) -> str:

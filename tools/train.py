@@ -70,6 +70,8 @@ flags.DEFINE_integer("priming", None, "Recurrent codecs: hidden-state "
 flags.DEFINE_integer("filters", None, "Akbari 2020: override the hidden width.")
 flags.DEFINE_integer("code_channels", None, "Akbari 2020: override C, the "
                      "code map's channels.")
+flags.DEFINE_float("igdn_max_gain", None, "Akbari 2020: bound the gain of each "
+                   "decoder IGDN to this value (0: unbounded, the paper's).")
 flags.DEFINE_string("data_dir", None, "Folder of training images.")
 flags.DEFINE_string("train_dir", None, "Checkpoints, config and logs.")
 flags.DEFINE_string("init_from", None, "SavedModel to start a new run from. "
@@ -135,7 +137,7 @@ def main(argv):
   overrides = {k: getattr(FLAGS, k)
                for k in ("cell", "reconstruction", "width", "analysis",
                          "compute_dtype", "priming", "filters",
-                         "code_channels")
+                         "code_channels", "igdn_max_gain")
                if getattr(FLAGS, k) is not None}
   try:
     config = config_lib.resolve(FLAGS.preset, overrides)

@@ -96,10 +96,21 @@ class GDN(tfc.GDN):
     beta_min: lower bound of beta.
     gamma_init: initial diagonal of gamma (off-diagonal 0).
     rectify: apply a ReLU to the inputs first.
+    max_gain: IGDN only, 0 for none: bound the gain ``(beta_i + sum_j
+      gamma_ji |x_j|^alpha)^epsilon`` by this value (the pool is clipped at
+      ``max_gain^(1/epsilon)``, where its gradient is zero). IGDN's output
+      grows as |x|^(1 + alpha epsilon): a chain of them can overflow on
+      unusual inputs (the 10 IGDNs of Akbari 2020's decoder did in training);
+      the bound makes each one at most ``max_gain`` times linear.
   """
 
   def __init__(self, inverse=False, alpha=2., epsilon=.5, beta_min=1e-6,
-               gamma_init=.1, rectify=False, **kwargs):
+               gamma_init=.1, rectify=False, max_gain=0., **kwargs):
+    self.max_gain = float(max_gain)
+    if self.max_gain < 0.:
+      raise ValueError(f"max_gain must be >= 0, got {max_gain}")
+    if self.max_gain and not inverse:
+      raise ValueError("max_gain bounds IGDN only (inverse=True)")
     self.alpha_value = float(alpha)
     self.epsilon_value = float(epsilon)
     self.beta_min = float(beta_min)
@@ -148,6 +159,9 @@ class GDN(tfc.GDN):
       gamma = tf.reshape(gamma, (rank - 2) * [1] + gamma.shape.as_list())
       norm_pool = tf.nn.convolution(norm_pool, gamma, padding="VALID")
     norm_pool = tf.nn.bias_add(norm_pool, beta)
+    if self.max_gain:
+      norm_pool = tf.math.minimum(
+          norm_pool, self.max_gain ** (1. / self.epsilon_value))
     if self.epsilon_value == .5:
       # x * rsqrt(pool), not x / sqrt(pool): Grappler rewrites the latter into
       # the former in graphs only, and eager and graph results would differ.
@@ -165,4 +179,6 @@ class GDN(tfc.GDN):
     config.update(inverse=self.inverse, alpha=self.alpha_value,
                   epsilon=self.epsilon_value, beta_min=self.beta_min,
                   gamma_init=self.gamma_init, rectify=self.rectify)
+    if self.max_gain:
+      config.update(max_gain=self.max_gain)
     return config

@@ -24,18 +24,22 @@ __all__ = ["ResGDN"]
 class ResGDN(tf.keras.layers.Layer):
   """``y = x + (I)GDN(Conv((I)GDN(Conv(x))))``; ResIGDN if ``inverse``."""
 
-  def __init__(self, filters, kernel_size=3, inverse=False, **kwargs):
+  def __init__(self, filters, kernel_size=3, inverse=False, max_gain=0.,
+               **kwargs):
     super().__init__(**kwargs)
     self.filters = int(filters)
     self.kernel_size = int(kernel_size)
     self.inverse = bool(inverse)
+    self.max_gain = float(max_gain)
     norm = "igdn" if self.inverse else "gdn"
     self.conv1 = tf.keras.layers.Conv2D(self.filters, self.kernel_size,
                                         padding="same", name="conv1")
-    self.norm1 = GDN(inverse=self.inverse, name=f"{norm}1")
+    self.norm1 = GDN(inverse=self.inverse, max_gain=self.max_gain,
+                     name=f"{norm}1")
     self.conv2 = tf.keras.layers.Conv2D(self.filters, self.kernel_size,
                                         padding="same", name="conv2")
-    self.norm2 = GDN(inverse=self.inverse, name=f"{norm}2")
+    self.norm2 = GDN(inverse=self.inverse, max_gain=self.max_gain,
+                     name=f"{norm}2")
 
   def build(self, input_shape):
     channels = tf.TensorShape(input_shape)[-1]
@@ -53,4 +57,6 @@ class ResGDN(tf.keras.layers.Layer):
     config = super().get_config()
     config.update(filters=self.filters, kernel_size=self.kernel_size,
                   inverse=self.inverse)
+    if self.max_gain:
+      config.update(max_gain=self.max_gain)
     return config

@@ -24,7 +24,9 @@ channel, B chosen at test time; one set of weights serves B = 1..8:
 Widths: ``N = filters`` (128) in every hidden stage and ``C = code_channels``
 (8) as in the issue; the 5x5 outer kernels follow Ballé et al. 2017, whose
 GDN network this one deepens. (The exact per-layer widths of the paper's
-Fig. 1 could not be checked here; they are config fields.)
+Fig. 1 could not be checked here; they are config fields.) The decoder
+chains 10 IGDNs, each growing as |x|^2; ``igdn_max_gain`` > 0 bounds each
+one's gain (:class:`tfrnncomp.layers.GDN`), 0 (the paper's) leaves them free.
 
 Training (:mod:`tfrnncomp.training`) minimizes the variable-rate objective,
 summed over a set of training bit depths (the paper uses three):
@@ -96,15 +98,19 @@ class Decoder(tf.keras.layers.Layer):
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
     n, k = config.filters, config.kernel_size
+    gain = config.igdn_max_gain
     self.stages = [[tf.keras.layers.Conv2D(n, k, padding="same",
                                            name="stage1_conv"),
-                    layers.GDN(inverse=True, name="stage1_igdn")]]
+                    layers.GDN(inverse=True, max_gain=gain,
+                               name="stage1_igdn")]]
     for i in range(1, 4):
       self.stages.append([
-          layers.ResGDN(n, k, inverse=True, name=f"stage{i + 1}_resigdn"),
+          layers.ResGDN(n, k, inverse=True, max_gain=gain,
+                        name=f"stage{i + 1}_resigdn"),
           tf.keras.layers.Conv2DTranspose(n, k, strides=2, padding="same",
                                           name=f"stage{i + 1}_deconv"),
-          layers.GDN(inverse=True, name=f"stage{i + 1}_igdn")])
+          layers.GDN(inverse=True, max_gain=gain,
+                     name=f"stage{i + 1}_igdn")])
     self.stages.append([tf.keras.layers.Conv2DTranspose(
         3, config.outer_kernel_size, strides=2, padding="same",
         name="stage5_deconv")])
