@@ -87,10 +87,18 @@ def test_quality_increases_with_bits_from_one_set_of_weights(trained):
     image_error.append(float(tf.reduce_mean(tf.square(
         model.decoder(y_hat) - x_unquantized))))
   # The code map's quantization error falls ~4x per bit, and the decoded
-  # image approaches the unquantized network's output with every bit ...
+  # image approaches the unquantized network's output with every bit: its
+  # error falls at every bit and at least 4x over every two (one bit's
+  # factor is noisy on 3 crops' 384 code values: 1.4x to 17x between runs
+  # of this short, not bit-reproducible training), down to a floor of 1e-6
+  # (RMS 0.001 on [-0.5, 0.5], a quarter of one uint8 level), below which
+  # the order no longer matters for the decoded uint8 image ...
+  floor = 1e-6
   assert all(a > 2.5 * b for a, b in zip(code_error, code_error[1:]))
-  assert all(a > 1.5 * b for a, b in zip(image_error, image_error[1:])), (
-      image_error)
+  assert all(a > b or max(a, b) < floor
+             for a, b in zip(image_error, image_error[1:])), image_error
+  assert all(a > 4 * c or max(a, c) < floor
+             for a, c in zip(image_error, image_error[2:])), image_error
   # ... and at B = 8 the decoded image is the unquantized network's. (That
   # PSNR itself rises with B needs a decoder that has learned to use the
   # code map: 100 steps of a 4-channel network give ~15 dB at every B, where
