@@ -428,6 +428,42 @@ def test_command_lines_with_bitstreams(tmp_path, tiny_entropy_dir):
     assert not (tmp_path / "bad").exists()
 
 
+def test_code_search_streams_decode_closer_with_any_decoder(tmp_path,
+                                                            tiny_entropy_dir):
+  image_path = _write_image(tmp_path / "x.png", 64, 80)
+  image = np.asarray(Image.open(image_path), float)
+  mse = {}
+  for steps in (0, 3):
+    result = _run(ENCODER, "--input_image=x.png", f"--output_codes={steps}.rnc",
+                  "--iteration=2", f"--search_steps={steps}",
+                  f"--model={tiny_entropy_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("codes searched, 3 steps per iteration" in result.stdout) == (
+        steps > 0)
+    decoded = cli.decode_file(tiny_entropy_dir, str(tmp_path / f"{steps}.rnc"),
+                              str(tmp_path / f"out{steps}"))
+    mse[steps] = [((x_hat.astype(float) - image) ** 2).mean()
+                     for x_hat in decoded.x_hat]
+  assert len(mse[3]) == 3
+  assert all(s < p for s, p in zip(mse[3], mse[0])), mse
+  result = _run(ENCODER, "--input_image=x.png", "--output_codes=bad.rnc",
+                "--search_steps=-1", f"--model={tiny_entropy_dir}",
+                cwd=tmp_path)
+  _assert_one_line_error(result, ENCODER, "--search_steps")
+  assert not (tmp_path / "bad.rnc").exists()
+
+
+def test_code_search_needs_a_signature_old_exports_lack(tmp_path, tiny):
+  image = _image(32, 32)
+  old = cli.load_codec(tiny.directory)
+  old._encode_search = None  # As exported before the search.
+  np.testing.assert_array_equal(old.encode(image, 2), tiny.encode(image, 2))
+  with pytest.raises(errors.ModelError, match="re-export"):
+    old.encode(image, 2, search_steps=2)
+  with pytest.raises(errors.InputError, match="search steps"):
+    tiny.encode(image, 2, search_steps=-1)
+
+
 # --- Encoder inputs: each kind of image, or a clear error. ------------------
 
 

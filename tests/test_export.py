@@ -73,10 +73,13 @@ def test_reload_in_a_tensorflow_only_process_is_bit_identical(
                   width=tf.constant(50))["x_hat"]
       default = loaded.signatures["serving_default"](
           image=image, iterations=tf.constant(3))["codes"]
+      searched = loaded.signatures["encode_search"](
+          image=image, iterations=tf.constant(3),
+          search_steps=tf.constant(2))["codes"]
       assert not [m for m in sys.modules
                   if m.startswith(("tfrnncomp", "tensorflow_compression"))]
       np.savez({str(outputs)!r}, codes=codes.numpy(), x_hat=x_hat.numpy(),
-               default=default.numpy())
+               default=default.numpy(), searched=searched.numpy())
       """)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   subprocess.run([sys.executable, "-c", script], check=True, env=env,
@@ -88,6 +91,10 @@ def test_reload_in_a_tensorflow_only_process_is_bit_identical(
   np.testing.assert_array_equal(result["codes"], codes.numpy())
   np.testing.assert_array_equal(result["default"], codes.numpy())
   np.testing.assert_array_equal(result["x_hat"], x_hat.numpy())
+  # The code search (tfrnncomp/code_search.py) is exported too, bit-exact.
+  searched = model.encode(tf.constant(image)[None], 3, search_steps=2)[:, 0]
+  np.testing.assert_array_equal(result["searched"], searched.numpy())
+  assert (result["searched"] != result["codes"]).any()
 
 
 def test_restore_weights_round_trip(exported):

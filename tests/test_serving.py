@@ -334,6 +334,18 @@ def test_rest_files_equal_the_local_ones_and_requests_fit(tmp_path, rest,
   local_images = cli.decode_file(local, str(tmp_path / "l.rnc"),
                                  str(tmp_path / "out"))
   np.testing.assert_array_equal(remote_images.x_hat, local_images.x_hat)
+  # The code search runs on the server too (its encode_search signature).
+  rest.model.requests.clear()
+  cli.encode_file(codec, image_path, str(tmp_path / "rs.rnc"), 2,
+                  search_steps=2)
+  cli.encode_file(local, image_path, str(tmp_path / "ls.rnc"), 2,
+                  search_steps=2)
+  assert rest.model.requests == [
+      ("encode_search", {"image": ("uint8", (40, 70, 3)),
+                         "iterations": ("int32", ()),
+                         "search_steps": ("int32", ())})]
+  assert (tmp_path / "rs.rnc").read_bytes() == (
+      tmp_path / "ls.rnc").read_bytes()
 
 
 def test_grpc_files_equal_the_local_ones(tmp_path, version_dir, local):

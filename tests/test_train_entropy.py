@@ -41,9 +41,11 @@ class _FakeCodec:
   def __init__(self, weights_sha256="ab" * 32):
     self.weights_sha256 = weights_sha256
     self.calls = 0
+    self.search_steps = []
 
-  def encode(self, image, iterations):
+  def encode(self, image, iterations, search_steps=0):
     self.calls += 1
+    self.search_steps.append(search_steps)
     h, w = image.shape[0] // 16, image.shape[1] // 16
     signs = np.where(image[::16, ::16, :1] > 127, 1, -1).astype(np.int8)
     return np.broadcast_to(signs[None], (iterations, h, w, 4)).copy()
@@ -68,6 +70,16 @@ def test_codes_are_cached_and_extended(tmp_path):
   assert other.calls == 2
   train_part, held_out = codes_dataset.split(five, 0.2)
   assert len(train_part) == 4 and len(held_out) == 1
+  # Codes of the searching encoder are other codes: not from the cache.
+  searched = _FakeCodec()
+  codes_dataset.generate_codes(searched, data, train, 2, crop=32,
+                               iterations=2, log=lambda _: None,
+                               search_steps=3)
+  assert searched.calls == 2 and searched.search_steps == [3, 3]
+  codes_dataset.generate_codes(searched, data, train, 2, crop=32,
+                               iterations=2, log=lambda _: None,
+                               search_steps=3)
+  assert searched.calls == 2  # Now cached.
 
 
 def test_kodak_is_refused(tmp_path):

@@ -72,6 +72,7 @@ usage errors answer at once.
 """
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -111,6 +112,22 @@ VARIABLE_RATE_SYSTEM = bitstream.VARIABLE_RATE_SYSTEM
 """The system of Akbari et al. 2020's variable-rate codec, "akbari2020"."""
 
 MAX_BITS_PER_CHANNEL = bitstream.MAX_BITS_PER_CHANNEL
+
+MAX_SEARCH_STEPS = 64
+"""The most code-search steps per iteration (:mod:`tfrnncomp.code_search`)."""
+
+
+def check_search_steps(search_steps):
+  """``search_steps`` as an int in 0 .. MAX_SEARCH_STEPS.
+
+  Raises:
+    InputError: otherwise.
+  """
+  if (isinstance(search_steps, bool) or int(search_steps) != search_steps or
+      not 0 <= search_steps <= MAX_SEARCH_STEPS):
+    raise errors.InputError(f"search steps must be an integer from 0 to "
+                            f"{MAX_SEARCH_STEPS}, got {search_steps}")
+  return int(search_steps)
 """Largest B (bits per code map channel) of an akbari2020 codec; 1 is the
 smallest."""
 
@@ -220,6 +237,8 @@ class SavedCodec:
     self._loaded = loaded  # Keeps the variables the signatures use alive.
     self.directory = directory
     self._encode = loaded.signatures["encode"]
+    # Exports before the code search (tfrnncomp.code_search) lack it.
+    self._encode_search = loaded.signatures.get("encode_search")
     self._decode = loaded.signatures["decode"]
     _, specs = self._decode.structured_input_signature
     self.bits = int(specs["codes"].shape[-1])
@@ -279,19 +298,37 @@ class SavedCodec:
   margin = tiling.MARGIN
   max_untiled_pixels = tiling.MAX_UNTILED_PIXELS
 
-  def encode(self, image, iterations):
+  def encode(self, image, iterations, search_steps=0):
     """uint8 [H, W, 3] -> int8 +-1 codes [iterations, H/16, W/16, bits].
 
     H/16 and W/16 are rounded up (the image is padded to a multiple of 16).
     Images over ``max_untiled_pixels`` are encoded in tiles
-    (:mod:`tfrnncomp.tiling`).
-    """
-    return tiling.encode(self._encode_whole, np.asarray(image, np.uint8),
-                         iterations, self.tile, self.margin,
-                         self.max_untiled_pixels)
+    (:mod:`tfrnncomp.tiling`). ``search_steps`` > 0 searches each
+    iteration's codes against the decoder (:mod:`tfrnncomp.code_search`):
+    slower, better codes for the same decoder.
 
-  def _encode_whole(self, image, iterations):
-    return self._call(self._encode, "encode", image=np.asarray(image, np.uint8),
+    Raises:
+      InputError: if ``search_steps`` is negative.
+      ModelError: if it is positive and the SavedModel predates the search
+        (re-export it: ``tools/export.py --savedmodel DIR --output NEW``).
+    """
+    search_steps = check_search_steps(search_steps)
+    if search_steps and self._encode_search is None:
+      raise errors.ModelError(
+          f"{self.directory} has no encode_search signature (exported before "
+          f"the code search): re-export it with tools/export.py --savedmodel "
+          f"{self.directory} --output NEW_DIRECTORY")
+    encode = functools.partial(self._encode_whole, search_steps=search_steps)
+    return tiling.encode(encode, np.asarray(image, np.uint8), iterations,
+                         self.tile, self.margin, self.max_untiled_pixels)
+
+  def _encode_whole(self, image, iterations, search_steps=0):
+    image = np.asarray(image, np.uint8)
+    if search_steps:
+      return self._call(self._encode_search, "encode", image=image,
+                        iterations=np.int32(iterations),
+                        search_steps=np.int32(search_steps))["codes"].numpy()
+    return self._call(self._encode, "encode", image=image,
                       iterations=np.int32(iterations))["codes"].numpy()
 
   def decode(self, codes, height, width):
@@ -504,7 +541,7 @@ def write_stream(codec, chunks, height, width):
       entropy_sha256=entropy.weights_sha256 if entropy else "")
 
 
-def compress(codec, image, rate, enhancement_quality=None):
+def compress(codec, image, rate, enhancement_quality=None, search_steps=0):
   """uint8 image [H, W, 3] -> its bitstream.
 
   Args:
@@ -514,16 +551,23 @@ def compress(codec, image, rate, enhancement_quality=None):
       code map channel, 1 to 8 (akbari2020).
     enhancement_quality: akbari2020 only: the HEVC quality (0 to 100) of
       the enhancement layer, or None for none.
+    search_steps: recurrent systems only: code-search steps per iteration
+      (:mod:`tfrnncomp.code_search`; 0: none).
 
   Raises:
-    InputError: if ``rate`` or ``enhancement_quality`` are out of range.
+    InputError: if ``rate``, ``enhancement_quality`` or ``search_steps`` are
+      out of range or do not apply to the system.
   """
+  search_steps = check_search_steps(search_steps)
   if isinstance(codec, SavedVariableRateCodec):
+    if search_steps:
+      raise errors.InputError("the code search is for recurrent codecs, not "
+                              "akbari2020")
     return _compress_variable_rate(codec, image, rate, enhancement_quality)
   if enhancement_quality is not None:
     raise errors.InputError(f"an enhancement layer is for akbari2020 codecs; "
                             f"the model {codec.directory} is {codec.system}")
-  codes = codec.encode(image, rate)
+  codes = codec.encode(image, rate, search_steps=search_steps)
   return write_stream(codec, stream_chunks(codec, codes), *image.shape[:2])
 
 
@@ -736,6 +780,7 @@ class EncodeResult:
   range_coded: int = 0  # Iterations range-coded (bitstream only).
   entropy_model: str = ""  # The codec's entropy model (bitstream only).
   entropy_coding: str = "auto"  # See stream_chunks.
+  search_steps: int = 0  # Code-search steps per iteration (code_search).
   # akbari2020 (then ``iterations`` is 1 and ``bits`` is C * B):
   system: str = ""
   bits_per_channel: int = 0  # B.
@@ -774,6 +819,8 @@ class EncodeResult:
     else:
       how = (f"bitstream, {self.range_coded} of {self.iterations} "
              f"iteration{plural} range-coded with {self.entropy_model}")
+    if self.search_steps:
+      how += f"; codes searched, {self.search_steps} steps per iteration"
     return (f"{self.output_codes}: {self.iterations} iteration{plural}, "
             f"{self.width}x{self.height} pixels, {self.nominal_bpp:.4f} bpp "
             f"nominal ({self.bits} bits per 16x16 block and iteration), "
@@ -810,7 +857,8 @@ def _npz_bytes(codes, height, width):
 
 def encode_file(model, input_image, output_codes, iterations=None,
                 overwrite=False, bpp=None, bits_per_channel=None,
-                enhancement_quality=None, entropy_coding="auto"):
+                enhancement_quality=None, entropy_coding="auto",
+                search_steps=0):
   """Encodes an image file to a code file.
 
   An akbari2020 model takes ``bits_per_channel`` (B, 1 to 8) or ``bpp``
@@ -834,6 +882,9 @@ def encode_file(model, input_image, output_codes, iterations=None,
     entropy_coding: for a bitstream of a recurrent model, how its iterations
       are coded: ``"auto"``, ``"always"`` or ``"off"`` (see
       :func:`stream_chunks`). akbari2020 models take ``"auto"`` only.
+    search_steps: recurrent models only: code-search steps per iteration
+      (:mod:`tfrnncomp.code_search`: slower encoding, better codes for the
+      same decoder; 0: the encoder's codes).
 
   Returns:
     An :class:`EncodeResult`.
@@ -843,8 +894,13 @@ def encode_file(model, input_image, output_codes, iterations=None,
       :func:`load_codec`; nothing is written then.
   """
   _check_entropy_coding(entropy_coding)
+  search_steps = check_search_steps(search_steps)
   system = _system_of(model)
   if system == VARIABLE_RATE_SYSTEM:
+    if search_steps:
+      raise errors.InputError(
+          f"the code search is for recurrent models; the model "
+          f"{getattr(model, 'directory', model)} is akbari2020")
     if entropy_coding != "auto":
       raise errors.InputError(
           f"entropy coding {entropy_coding!r} is for recurrent models; an "
@@ -873,7 +929,8 @@ def encode_file(model, input_image, output_codes, iterations=None,
       (iterations or MAX_ITERATIONS, 1, blocks(height), blocks(width),
        codec.bits),
       lambda m: errors.InputError(f"{input_image}: cannot code it: {m}"))
-  codes = codec.encode(image, iterations or MAX_ITERATIONS)
+  codes = codec.encode(image, iterations or MAX_ITERATIONS,
+                       search_steps=search_steps)
   fmt = code_file_format(output_codes)
   if fmt == "npz":
     files = {t: lambda t=t: _npz_bytes(codes[:t], height, width)
@@ -904,7 +961,7 @@ def encode_file(model, input_image, output_codes, iterations=None,
       range_coded=range_coded,
       entropy_model=(codec.entropy.name if chunks and codec.entropy and
                      entropy_coding != "off" else ""),
-      entropy_coding=entropy_coding)
+      entropy_coding=entropy_coding, search_steps=search_steps)
 
 
 def _encode_variable_rate_file(model, input_image, output_codes, iterations,

@@ -404,11 +404,13 @@ class LearnedCodec(Codec):
   quality is B, the bits per code map channel (1 to 8), and each point is
   its own encode and decode; with ``enhancement_quality`` Q every point also
   carries the HEVC enhancement layer of quality Q (the codec is then named
-  ``NAME+hevcQ``).
+  ``NAME+hevcQ``). For a recurrent model, ``search_steps`` N > 0 encodes
+  with the code search (:mod:`tfrnncomp.code_search`; the codec is then
+  named ``NAME+searchN``).
   """
 
   def __init__(self, saved_model_dir, qualities=None,
-               enhancement_quality=None):
+               enhancement_quality=None, search_steps=0):
     saved_model_dir = os.path.abspath(os.path.expanduser(saved_model_dir))
     config_path = os.path.join(saved_model_dir, "config.json")
     if not os.path.isfile(config_path):
@@ -426,6 +428,14 @@ class LearnedCodec(Codec):
     self.label = f"tfrnncomp {self.config.get('name', self.name)}"
     self.variable_rate = self.config.get("system") == "akbari2020"
     self.enhancement_quality = enhancement_quality
+    from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
+    self.search_steps = cli.check_search_steps(search_steps)
+    if self.search_steps:
+      if self.variable_rate:
+        raise errors.InputError(f"{self.name}: the code search is for "
+                                f"recurrent models, not akbari2020")
+      self.name = f"{self.name}+search{self.search_steps}"
+      self.label += f" + code search ({self.search_steps} steps)"
     if enhancement_quality is not None:
       if not self.variable_rate:
         raise errors.InputError(f"{self.name}: an enhancement layer is for "
@@ -485,7 +495,10 @@ class LearnedCodec(Codec):
     return (f"tfrnncomp SavedModel {self.name} ({self.config.get('cell')}, "
             f"{self.bits} bits per 16x16 block and iteration, weights sha256 "
             f"{weights}); quality = iterations; bytes = the bitstream "
-            f"tools/encoder.py writes ({entropy}), reconstructions decoded "
+            f"tools/encoder.py writes ({entropy}"
+            + (f"; codes searched, --search_steps={self.search_steps}"
+               if self.search_steps else "")
+            + f"), reconstructions decoded "
             f"from those bytes; one encode and one decode at the largest "
             f"count give every point (a stream cut after t chunks is the "
             f"stream of t iterations), their times apportioned t/T")
@@ -493,7 +506,8 @@ class LearnedCodec(Codec):
   def compress(self, image, quality):
     from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
     return cli.compress(self.model, _check_image(image), int(quality),
-                        enhancement_quality=self.enhancement_quality)
+                        enhancement_quality=self.enhancement_quality,
+                        search_steps=self.search_steps)
 
   def decompress(self, data):
     from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
@@ -517,7 +531,8 @@ class LearnedCodec(Codec):
     iterations = max(qualities)
     height, width = image.shape[:2]
     start = time.perf_counter()
-    codes = self.model.encode(image, iterations)
+    codes = self.model.encode(image, iterations,
+                              search_steps=self.search_steps)
     chunks = cli.stream_chunks(self.model, codes)
     data = cli.write_stream(self.model, chunks, height, width)
     encoding_time = time.perf_counter() - start

@@ -8,6 +8,11 @@ Recurrent codecs (Toderici 2017, Islam 2021): a :class:`CodecModule` with
 
 - ``encode(image: uint8 [H, W, 3], iterations: int32 [])``
   -> ``{"codes": int8 [iterations, ceil(H/16), ceil(W/16), bits]}`` (+-1);
+- ``encode_search(image: uint8 [H, W, 3], iterations: int32 [],
+  search_steps: int32 [])`` -> the same ``{"codes": ...}``, each iteration's
+  codes searched against the decoder for ``search_steps`` steps
+  (:mod:`tfrnncomp.code_search`; slower, the same decoder; 0 gives
+  ``encode``'s codes);
 - ``decode(codes: int8 [T, h, w, bits], height: int32 [], width: int32 [])``
   -> ``{"x_hat": uint8 [T, height, width, 3]}``, the reconstruction after
   each iteration;
@@ -152,6 +157,16 @@ class CodecModule(tf.Module):
       return {"codes": model.encode(image[None], iterations)[:, 0]}
 
     @tf.function(input_signature=[
+        tf.TensorSpec([None, None, 3], tf.uint8, name="image"),
+        tf.TensorSpec([], tf.int32, name="iterations"),
+        tf.TensorSpec([], tf.int32, name="search_steps")])
+    def encode_search(image, iterations, search_steps):
+      tf.debugging.assert_non_negative(search_steps,
+                                       "search_steps must be >= 0")
+      return {"codes": model.encode(image[None], iterations,
+                                    search_steps=search_steps)[:, 0]}
+
+    @tf.function(input_signature=[
         tf.TensorSpec([None, None, None, bits], tf.int8, name="codes"),
         tf.TensorSpec([], tf.int32, name="height"),
         tf.TensorSpec([], tf.int32, name="width")])
@@ -159,12 +174,13 @@ class CodecModule(tf.Module):
       return {"x_hat": model.decode(codes[:, None], height, width)[:, 0]}
 
     self.encode = encode
+    self.encode_search = encode_search
     self.decode = decode
 
   @property
   def signatures(self):
-    return {"encode": self.encode, "decode": self.decode,
-            "serving_default": self.encode}
+    return {"encode": self.encode, "encode_search": self.encode_search,
+            "decode": self.decode, "serving_default": self.encode}
 
 
 class VariableRateModule(tf.Module):

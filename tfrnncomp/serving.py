@@ -385,7 +385,10 @@ class RemoteCodec(cli.SavedCodec):
     self._loaded = None
     self.directory = directory
     self.where = f"TF Serving model {transport.describe()}"
-    self.bits = _check_signatures(transport.metadata(), self.where)
+    signatures = transport.metadata()
+    self.bits = _check_signatures(signatures, self.where)
+    # Optional: exports before the code search (tfrnncomp.code_search) lack it.
+    self._serves_search = "encode_search" in signatures
     read_json = cli._read_json  # pylint: disable=protected-access
     identity = read_json(os.path.join(directory, "model.json"))
     config = read_json(os.path.join(directory, "config.json"))
@@ -408,12 +411,25 @@ class RemoteCodec(cli.SavedCodec):
   def transport(self):
     return self._transport
 
-  def encode(self, image, iterations):
-    """uint8 [H, W, 3] -> int8 +-1 codes [iterations, H/16, W/16, bits]."""
+  def encode(self, image, iterations, search_steps=0):
+    """uint8 [H, W, 3] -> int8 +-1 codes [iterations, H/16, W/16, bits].
+
+    ``search_steps`` > 0 calls the served ``encode_search`` signature (the
+    code search, :mod:`tfrnncomp.code_search`).
+    """
     image = np.asarray(image, np.uint8)
-    codes = self._transport.predict(
-        "encode", {"image": image, "iterations": np.int32(iterations)},
-        {"codes": np.int8})["codes"]
+    search_steps = cli.check_search_steps(search_steps)
+    inputs = {"image": image, "iterations": np.int32(iterations)}
+    signature = "encode"
+    if search_steps:
+      if not self._serves_search:
+        raise errors.ModelError(f"{self.where} serves no encode_search "
+                                f"signature (exported before the code "
+                                f"search): re-export the model")
+      signature = "encode_search"
+      inputs["search_steps"] = np.int32(search_steps)
+    codes = self._transport.predict(signature, inputs,
+                                    {"codes": np.int8})["codes"]
     blocks = lambda n: -(-n // codes_io.BLOCK)
     expected = (int(iterations), blocks(image.shape[0]),
                 blocks(image.shape[1]), self.bits)

@@ -25,6 +25,16 @@ entropy coding: 1/8 bpp with the paper's 32 bits per 16x16 block); or
 --bpp=B codes the most iterations (up to 16) whose file has at most B bits per
 pixel of the input image (file bytes * 8 / pixels).
 
+--search_steps=N (recurrent models) searches each iteration's codes against
+the decoder, N steps of gradient-guided bit flips kept only where decoding
+shows the error fell (tfrnncomp/code_search.py): the same stream format and
+decoder, a better image for the bits (on Kodak, 4 steps: BD-rate -11.8% in
+PSNR, -3.2% in MS-SSIM), encoding 12-15 times slower with 4 steps (README,
+"Code search"):
+
+  python tools/encoder.py --input_image=kodim23.png --output_codes=k.rnc \
+      --bpp=0.25 --search_steps=4
+
 An Akbari et al. 2020 model (config.json "system": "akbari2020"; ICME 2020,
 tfrnncomp/models/akbari2020.py) is variable-rate instead of iterative:
 
@@ -97,6 +107,12 @@ flags.DEFINE_integer("bits_per_channel", None, "akbari2020 models only: B, "
 flags.DEFINE_string("enhancement_quality", "none", "akbari2020 models only: "
                     "HEVC quality (0 to 100) of the enhancement layer, or "
                     "'none' for none.")
+flags.DEFINE_integer("search_steps", 0, "Recurrent models only: search each "
+                     "iteration's codes against the decoder for this many "
+                     f"steps (0 to {cli.MAX_SEARCH_STEPS}; "
+                     "tfrnncomp/code_search.py): better images at the same "
+                     "bits, any decoder reads them; 4 encodes 12-15x "
+                     "slower. 0: the encoder's codes.")
 
 DEFAULT_BITS_PER_CHANNEL = 8
 
@@ -139,8 +155,14 @@ def main(argv):
   for name in ("input_image", "output_codes"):
     if not FLAGS[name].value:
       raise app.UsageError(f"--{name} is required")
+  if not 0 <= FLAGS.search_steps <= cli.MAX_SEARCH_STEPS:
+    raise app.UsageError(f"--search_steps must be between 0 and "
+                         f"{cli.MAX_SEARCH_STEPS}, got {FLAGS.search_steps}")
   system = cli.model_system(FLAGS.model)  # Reads config.json only.
   if system == cli.VARIABLE_RATE_SYSTEM:
+    if FLAGS["search_steps"].present and FLAGS.search_steps:
+      raise app.UsageError(f"--search_steps is for recurrent models; --model "
+                           f"{FLAGS.model} is {system}")
     if FLAGS["entropy_coding"].present:
       raise app.UsageError(f"--entropy_coding is for recurrent models; "
                            f"--model {FLAGS.model} is {system}, whose code "
@@ -167,7 +189,8 @@ def main(argv):
     iterations = FLAGS.iteration + 1
   result = cli.encode_file(FLAGS.model, FLAGS.input_image, FLAGS.output_codes,
                            iterations, overwrite=FLAGS.overwrite, bpp=FLAGS.bpp,
-                           entropy_coding=FLAGS.entropy_coding)
+                           entropy_coding=FLAGS.entropy_coding,
+                           search_steps=FLAGS.search_steps)
   print(result.describe())
   return 0
 

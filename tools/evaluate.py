@@ -15,6 +15,11 @@ Examples:
   python tools/evaluate.py --models savedmodels/residual_gru_half \
       --image_dir ~/photos --output_dir results/photos
 
+  # The same model encoding with the code search (tfrnncomp/code_search.py),
+  # written as residual_gru+search4.json:
+  python tools/evaluate.py --models savedmodels/residual_gru --search_steps 4 \
+      --dataset kodak --output_dir results/kodak
+
 Per-image results are cached in --output_dir/cache/CODEC/IMAGE.json; run the
 same command again to resume an interrupted run. --plot also writes psnr.png,
 ms_ssim.png, bd_rate.md and a side-by-side crop near 0.25 bpp.
@@ -75,6 +80,10 @@ flags.DEFINE_integer("enhancement_quality", None, "akbari2020 models only: "
                      "add the HEVC enhancement layer of this quality (0..100) "
                      "at every point; the codec is named MODEL+hevcQ.")
 flags.DEFINE_float("crop_bpp", 0.25, "Target bpp of the crop comparison.")
+flags.DEFINE_integer("search_steps", 0, "Recurrent --models only: encode with "
+                     "the code search, this many steps per iteration "
+                     "(tfrnncomp/code_search.py; tools/encoder.py "
+                     "--search_steps); the codec is named MODEL+searchN.")
 
 
 def _parse_qualities(entries):
@@ -105,7 +114,8 @@ def _make_codecs(overrides):
   for directory in FLAGS.models:
     name = os.path.basename(os.path.normpath(directory))
     made.append(codecs.LearnedCodec(directory, overrides.pop(name, None),
-                                    FLAGS.enhancement_quality))
+                                    FLAGS.enhancement_quality,
+                                    FLAGS.search_steps))
   if overrides:
     raise app.UsageError(f"--qualities names no evaluated codec: "
                          f"{', '.join(overrides)}")

@@ -66,6 +66,9 @@ flags.DEFINE_integer("iteration", None, "compress: codes iteration+1 "
                      "last iteration to decode (default: all in the file).")
 flags.DEFINE_float("bpp", None, "compress: instead of --iteration, a target "
                    "rate (file bits per pixel).")
+flags.DEFINE_integer("search_steps", 0, "compress: search each iteration's "
+                     "codes on the server (its encode_search signature; "
+                     "tools/encoder.py --search_steps), this many steps.")
 flags.DEFINE_string("input_codes", None, "decompress: code file to decode.")
 flags.DEFINE_string("output_directory", None, "decompress: directory for "
                     "image_00.png ...")
@@ -113,7 +116,7 @@ def main(argv):
       iterations = MAX_ITERATION + 1
   else:
     _require("input_codes", "output_directory")
-    _refuse(action, "input_image", "output_codes", "bpp")
+    _refuse(action, "input_image", "output_codes", "bpp", "search_steps")
     iterations = _iterations(action)
   from tfrnncomp import serving  # pylint: disable=g-import-not-at-top
   codec = serving.connect(FLAGS.server, FLAGS.model_name, FLAGS.model,
@@ -122,7 +125,7 @@ def main(argv):
   if action == "compress":
     result = cli.encode_file(codec, FLAGS.input_image, FLAGS.output_codes,
                              iterations, overwrite=FLAGS.overwrite,
-                             bpp=FLAGS.bpp)
+                             bpp=FLAGS.bpp, search_steps=FLAGS.search_steps)
   else:
     result = cli.decode_file(codec, FLAGS.input_codes, FLAGS.output_directory,
                              iterations, overwrite=FLAGS.overwrite)

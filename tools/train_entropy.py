@@ -65,6 +65,10 @@ flags.DEFINE_string("init_from", None, "Start a new run from a saved entropy "
                     "or an entropy directory. Ignored when --train_dir holds "
                     "a checkpoint to resume.")
 flags.DEFINE_integer("filters", 32, "Channels of the entropy network.")
+flags.DEFINE_integer("search_steps", 0, "Train on the codes of the searching "
+                     "encoder (tools/encoder.py --search_steps; "
+                     "tfrnncomp/code_search.py), this many steps; generating "
+                     "them takes about 1 + this many times as long.")
 flags.DEFINE_float("validation_fraction", 0.1, "Crops held out.")
 flags.DEFINE_integer("seed", 0, "Image order, crops and batches.")
 flags.DEFINE_integer("log_every", 50, "Steps between progress lines.")
@@ -85,7 +89,7 @@ def main(argv):
   for name in ("images", "iterations", "steps", "batch_size", "filters"):
     if FLAGS[name].value < 1:
       raise app.UsageError(f"--{name} must be positive")
-  for name in ("warmup_steps", "decay_steps"):
+  for name in ("warmup_steps", "decay_steps", "search_steps"):
     if FLAGS[name].value < 0:
       raise app.UsageError(f"--{name} must not be negative")
   if FLAGS.decay_steps > FLAGS.steps:
@@ -112,7 +116,8 @@ def main(argv):
 
   codes = codes_dataset.generate_codes(
       codec, FLAGS.data_dir, train_dir, FLAGS.images, crop=FLAGS.crop,
-      iterations=FLAGS.iterations, seed=FLAGS.seed, log=log)
+      iterations=FLAGS.iterations, seed=FLAGS.seed, log=log,
+      search_steps=FLAGS.search_steps)
   train_codes, validation_codes = codes_dataset.split(
       codes, FLAGS.validation_fraction)
   log(f"codes: {len(train_codes)} training and {len(validation_codes)} "
@@ -160,7 +165,7 @@ def main(argv):
         "crop": FLAGS.crop, "iterations": FLAGS.iterations,
         "batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate,
         "warmup_steps": FLAGS.warmup_steps, "decay_steps": FLAGS.decay_steps,
-        "init_from": FLAGS.init_from,
+        "init_from": FLAGS.init_from, "search_steps": FLAGS.search_steps,
         "held_out_bits_per_bit": [round(float(b), 5) for b in per_iteration],
         "data_dir": os.path.basename(os.path.normpath(FLAGS.data_dir))})
     log(f"saved {saved_model.entropy_directory(FLAGS.model)}: {info['name']} "

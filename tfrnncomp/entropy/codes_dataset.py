@@ -32,13 +32,20 @@ def _crop(image, size, rng):
   return image[top:top + size, left:left + size]
 
 
-def _load_cache(path, codec, crop, iterations):
+def _meta(codec, crop, iterations, search_steps):
+  meta = {"codec_sha256": codec.weights_sha256, "crop": crop,
+          "iterations": iterations}
+  if search_steps:  # Absent for the encoder's codes, as in older caches.
+    meta["search_steps"] = search_steps
+  return meta
+
+
+def _load_cache(path, codec, crop, iterations, search_steps):
   if not os.path.exists(path):
     return [], []
   with np.load(path, allow_pickle=False) as cache:
     meta = json.loads(str(cache["meta"]))
-    if meta != {"codec_sha256": codec.weights_sha256, "crop": crop,
-                "iterations": iterations}:
+    if meta != _meta(codec, crop, iterations, search_steps):
       return [], []
     return list(cache["codes"]), list(cache["sources"])
 
@@ -60,7 +67,7 @@ def training_images(data_dir):
 
 
 def generate_codes(codec, data_dir, train_dir, images, crop=256, iterations=16,
-                   seed=0, log=print):
+                   seed=0, log=print, search_steps=0):
   """Codes [N, T, crop/16, crop/16, K] int8 of N = ``images`` crops (cached).
 
   Args:
@@ -73,6 +80,8 @@ def generate_codes(codec, data_dir, train_dir, images, crop=256, iterations=16,
     iterations: T.
     seed: the order of images and crop positions.
     log: a print-like function for progress.
+    search_steps: encode with the code search (:mod:`tfrnncomp.code_search`),
+      for an entropy model of the codes the searching encoder writes.
   """
   if crop % 16:
     raise errors.InputError(f"crop must be a multiple of 16, got {crop}")
@@ -80,7 +89,8 @@ def generate_codes(codec, data_dir, train_dir, images, crop=256, iterations=16,
   rng = np.random.default_rng(seed)
   order = rng.permutation(len(paths))
   cache_path = os.path.join(train_dir, CODES_FILE)
-  codes, sources = _load_cache(cache_path, codec, crop, iterations)
+  codes, sources = _load_cache(cache_path, codec, crop, iterations,
+                               search_steps)
   done = set(sources)
   from tfrnncomp import image_io  # pylint: disable=g-import-not-at-top
   start, last_save = time.time(), time.time()
@@ -95,26 +105,28 @@ def generate_codes(codec, data_dir, train_dir, images, crop=256, iterations=16,
     image = image_io.read_image(path)
     if min(image.shape[:2]) < crop:
       continue
-    codes.append(codec.encode(_crop(image, crop, crop_rng), iterations))
+    codes.append(codec.encode(_crop(image, crop, crop_rng), iterations,
+                              search_steps=search_steps))
     sources.append(relative)
     done.add(relative)
     if time.time() - last_save > 60 or len(codes) == images:
-      _save_cache(cache_path, codes, sources, codec, crop, iterations)
+      _save_cache(cache_path, codes, sources,
+                  _meta(codec, crop, iterations, search_steps))
       last_save = time.time()
       log(f"codes: {len(codes)}/{images} crops ({time.time() - start:.0f} s)")
   if len(codes) < images:
     log(f"codes: only {len(codes)} images of at least {crop} pixels")
-  _save_cache(cache_path, codes, sources, codec, crop, iterations)
+  _save_cache(cache_path, codes, sources,
+              _meta(codec, crop, iterations, search_steps))
   return np.stack(codes[:images])
 
 
-def _save_cache(path, codes, sources, codec, crop, iterations):
+def _save_cache(path, codes, sources, meta):
   from tfrnncomp.export import write_atomic  # pylint: disable=g-import-not-at-top
   buffer = io.BytesIO()
   np.savez_compressed(
       buffer, codes=np.stack(codes), sources=np.array(sources),
-      meta=np.array(json.dumps({"codec_sha256": codec.weights_sha256,
-                                "crop": crop, "iterations": iterations})))
+      meta=np.array(json.dumps(meta)))
   write_atomic(path, buffer.getvalue())
 
 

@@ -66,6 +66,7 @@ with the plain 1x1 RGB convolution.)
 
 import tensorflow as tf
 
+from tfrnncomp import code_search
 from tfrnncomp import config as config_lib
 from tfrnncomp import layers
 from tfrnncomp.layers import precision
@@ -313,11 +314,14 @@ class RecurrentCodec(tf.keras.Model):
 
   # --- Inference path. ---------------------------------------------------
 
-  def encode(self, image, iterations):
+  def encode(self, image, iterations, search_steps=0):
     """uint8 images [B, H, W, 3] -> int8 +-1 codes [T, B, ceil(H/16), ceil(W/16), bits].
 
-    Only ``iterations`` iterations run, and the decoder is skipped on the last
-    one (its reconstruction is not needed to produce codes).
+    Only ``iterations`` iterations run, and without a search the decoder is
+    skipped on the last one (its reconstruction is not needed to produce
+    codes). ``search_steps`` > 0 (an int or int32 tensor) searches each
+    iteration's codes against the decoder (:mod:`tfrnncomp.code_search`);
+    the decoder is unchanged.
     """
     iterations = tf.convert_to_tensor(iterations, tf.int32)
     tf.debugging.assert_positive(iterations, "iterations must be >= 1")
@@ -325,8 +329,16 @@ class RecurrentCodec(tf.keras.Model):
     encoder_state, decoder_state = self.zero_state(x)
     x_hat = tf.zeros_like(x)
     codes_array = tf.TensorArray(tf.int8, size=iterations)
+    searching = not (isinstance(search_steps, int) and search_steps == 0)
     encoder_state = self.prime_encoder(x, x_hat, encoder_state)
     codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
+    if searching:
+      primed = ((lambda c: self.prime_decoder(
+          c, decoder_state, tf.constant(self.config.priming)))
+                if self.config.priming else (lambda c: decoder_state))
+      codes = code_search.search(
+          lambda c: self.decode_step(c, x_hat, primed(c))[0], x, codes,
+          search_steps, BLOCK)
     codes_array = codes_array.write(0, tf.cast(codes, tf.int8))
     if self.config.priming:  # Only if a second iteration needs the decoder.
       decoder_state = self.prime_decoder(
@@ -335,6 +347,10 @@ class RecurrentCodec(tf.keras.Model):
     for t in tf.range(1, iterations):
       x_hat, decoder_state = self.decode_step(codes, x_hat, decoder_state)
       codes, encoder_state = self.encode_step(x, x_hat, encoder_state)
+      if searching:
+        codes = code_search.search(
+            lambda c: self.decode_step(c, x_hat, decoder_state)[0], x, codes,
+            search_steps, BLOCK)
       codes_array = codes_array.write(t, tf.cast(codes, tf.int8))
     return codes_array.stack()
 
