@@ -146,6 +146,28 @@ def test_a_target_bpp_matches_the_single_file_encoder(tmp_path, folder, tiny):
         tmp_path / "single.rnc").read_bytes()
 
 
+def test_searched_files_match_the_encoder_and_are_recoded_without(
+    tmp_path, folder, tiny):
+  output_dir = str(tmp_path / "o")
+  result = batch.compress_images(tiny, output_dir, folder=folder,
+                                 iterations=2, search_steps=2, max_images=2)
+  for name in result.coded:
+    single = str(tmp_path / "single.rnc")
+    cli.encode_file(tiny, os.path.join(folder, name), single, 2,
+                    overwrite=True, search_steps=2)
+    entry = result.entries[name]
+    assert entry["search_steps"] == 2
+    with open(single, "rb") as f:
+      assert (tmp_path / "o" / entry["output"]).read_bytes() == f.read()
+  again = batch.compress_images(tiny, output_dir, folder=folder,
+                                iterations=2, search_steps=2, max_images=2)
+  assert sorted(again.skipped) == sorted(result.coded) and not again.coded
+  plain = batch.compress_images(tiny, output_dir, folder=folder,
+                                iterations=2, max_images=2)
+  assert sorted(plain.coded) == sorted(result.coded) and not plain.skipped
+  assert all("search_steps" not in e for e in plain.entries.values())
+
+
 def test_bad_arguments(tmp_path, folder, tiny):
   with pytest.raises(errors.InputError, match="exactly one"):
     batch.compress_images(tiny, str(tmp_path), iterations=1)

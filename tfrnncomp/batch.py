@@ -73,7 +73,7 @@ EXTENSIONS = {"bitstream": ".rnc", "npz": ".npz"}
 
 
 def encode_image(codec, image, fmt="bitstream", iterations=None, bpp=None,
-                 name="image"):
+                 name="image", search_steps=0):
   """An image's code file bytes, as :func:`tfrnncomp.cli.encode_file` makes.
 
   Args:
@@ -100,7 +100,8 @@ def encode_image(codec, image, fmt="bitstream", iterations=None, bpp=None,
       (iterations or cli.MAX_ITERATIONS, 1, blocks(height), blocks(width),
        codec.bits),
       lambda m: errors.InputError(f"{name}: cannot code it: {m}"))
-  codes = codec.encode(image, iterations or cli.MAX_ITERATIONS)
+  codes = codec.encode(image, iterations or cli.MAX_ITERATIONS,
+                       search_steps=search_steps)
   if fmt == "npz":
     make = lambda t: _npz_bytes(codes[:t], height, width)
   elif fmt == "bitstream":
@@ -275,6 +276,8 @@ def _request(iterations, bpp):
 def _is_done(entry, output_dir, settings):
   if entry is None or any(entry.get(k) != v for k, v in settings.items()):
     return False
+  if entry.get("search_steps", 0) != settings.get("search_steps", 0):
+    return False  # A searched file is not the plain encoder's, nor back.
   try:
     return os.path.getsize(os.path.join(output_dir, entry["output"])
                            ) == entry["bytes"]
@@ -286,7 +289,7 @@ def compress_images(codec, output_dir, folder=None, dataset=None,
                     split="test", data_dir=None, iterations=None, bpp=None,
                     fmt="bitstream", manifest=None, max_images=None,
                     parallel_reads=None, progress=None, on_image=None,
-                    flush_seconds=10.):
+                    flush_seconds=10., search_steps=0):
   """Compresses every image of ``folder`` or ``dataset`` (see module doc).
 
   Args:
@@ -310,6 +313,9 @@ def compress_images(codec, output_dir, folder=None, dataset=None,
       output is written (an exception from it stops the run, after the
       manifest is written).
     flush_seconds: rewrite the manifest at least this often.
+    search_steps: code-search steps per iteration
+      (:mod:`tfrnncomp.code_search`; 0: the encoder's codes). Recorded in
+      each manifest entry when positive: a run with another value recodes.
 
   Returns:
     A :class:`BatchResult`.
@@ -331,8 +337,11 @@ def compress_images(codec, output_dir, folder=None, dataset=None,
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise errors.InputError(f"{output_dir} exists and is not a directory")
   manifest = manifest or os.path.join(output_dir, MANIFEST)
+  search_steps = cli.check_search_steps(search_steps)
   settings = {"format": fmt, "request": _request(iterations, bpp),
               "model": codec.name, "weights_sha256": codec.weights_sha256}
+  if search_steps:  # Absent otherwise, as in manifests written before it.
+    settings["search_steps"] = search_steps
   entries = read_manifest(manifest)
 
   if folder is not None:
@@ -380,7 +389,7 @@ def compress_images(codec, output_dir, folder=None, dataset=None,
             raise errors.InputError(f"{name}: another image was written to "
                                     f"{out}")
           data, used, codes = encode_image(codec, image, fmt, iterations, bpp,
-                                           name)
+                                           name, search_steps)
         except errors.InputError as e:
           failed.append((name, str(e)))
         else:

@@ -57,6 +57,10 @@ flags.DEFINE_integer("max_images", None, "Only the first images.")
 flags.DEFINE_integer("parallel_reads", None, "Images read and decoded at "
                      "once (default: tf.data autotuning).")
 flags.DEFINE_boolean("progress", True, "Show a progress bar on stderr.")
+flags.DEFINE_integer("search_steps", 0, "Search each iteration's codes "
+                     "against the decoder, this many steps (tools/encoder.py "
+                     "--search_steps; 12-15x slower with 4). Recorded in the "
+                     "manifest: a run with another value recodes.")
 
 
 def main(argv):
@@ -76,6 +80,9 @@ def main(argv):
     if not FLAGS.bpp > 0:
       raise app.UsageError(f"--bpp must be positive, got {FLAGS.bpp}")
     iterations = None
+  if not 0 <= FLAGS.search_steps <= cli.MAX_SEARCH_STEPS:
+    raise app.UsageError(f"--search_steps must be between 0 and "
+                         f"{cli.MAX_SEARCH_STEPS}, got {FLAGS.search_steps}")
   for name in ("max_images", "parallel_reads"):
     if FLAGS[name].value is not None and FLAGS[name].value < 1:
       raise app.UsageError(f"--{name} must be positive")
@@ -92,7 +99,7 @@ def main(argv):
       split=FLAGS.split, data_dir=FLAGS.data_dir, iterations=iterations,
       bpp=FLAGS.bpp, fmt=FLAGS.format, manifest=FLAGS.manifest,
       max_images=FLAGS.max_images, parallel_reads=FLAGS.parallel_reads,
-      progress=progress)
+      progress=progress, search_steps=FLAGS.search_steps)
   print(result.describe())
   if result.failed:
     raise errors.InputError(f"{len(result.failed)} image(s) not coded; "
