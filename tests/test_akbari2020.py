@@ -179,9 +179,18 @@ def test_compress_counts_every_byte_and_the_enhancement_raises_psnr(trained):
   assert len(base.side_info) == 4 * 8  # float16 min and max per channel.
   assert base.num_bytes == len(base.side_info) + len(base.code_map)
   x_hat = coding.decompress(module, base)
-  code_map, low, high = model.encode(image[None], 4)
+  # The coding is lossless: the same pixels as the module's own decoding of
+  # its code map and side information.
+  out = module.encode(image, 4)
   np.testing.assert_array_equal(
-      x_hat, model.decode(code_map, low, high, 4, 50, 63)[0].numpy())
+      x_hat, module.decode(out["code_map"], out["minimum"], out["maximum"],
+                           4, 50, 63)["x_hat"].numpy())
+  # The eager model agrees up to the rounding of a few pixels (graph and
+  # eager kernels may order their float sums differently).
+  code_map, low, high = model.encode(image[None], 4)
+  eager = model.decode(code_map, low, high, 4, 50, 63)[0].numpy()
+  difference = np.abs(x_hat.astype(int) - eager)
+  assert difference.max() <= 1 and np.mean(difference) < 0.05
   if codecs.unavailable_reason("hevc"):
     pytest.skip(codecs.unavailable_reason("hevc"))
   enhanced = coding.compress(module, image, 4, enhancement_quality=60)

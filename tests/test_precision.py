@@ -38,6 +38,24 @@ def test_bfloat16_conv_keeps_float32_weights_and_outputs():
   assert again.dtype_policy.compute_dtype == "bfloat16"
 
 
+def test_bfloat16_graph_needs_no_avx512_kernel():
+  # A bfloat16 BiasAdd next to a convolution is fused by Grappler into a
+  # bfloat16 _FusedConv2D, which only oneDNN on AVX512 provides: the graph
+  # (and SavedModels exported from it) failed on AVX2-only CPUs.
+  layer = precision.Conv2D(8, 3, padding="same", compute_dtype="bfloat16",
+                           activation="relu")
+  x = tf.random.stateless_normal([1, 6, 5, 4], seed=[5, 6])
+  step = tf.function(lambda x: layer(x) * 2.0)
+  y = step(x)  # Raised InvalidArgumentError on AVX2-only CPUs.
+  graph = step.get_concrete_function(x).graph.as_graph_def()
+  for node in graph.node:
+    if node.op in ("BiasAdd", "Relu"):
+      assert node.attr["T"].type == tf.float32.as_datatype_enum, node
+  np.testing.assert_allclose(
+      y, tf.nn.relu(tf.nn.conv2d(x, layer.kernel, 1, "SAME") + layer.bias) * 2,
+      rtol=0.05, atol=0.05)
+
+
 def test_unknown_compute_dtype_is_refused():
   with pytest.raises(ValueError, match="compute_dtype must be one of"):
     precision.Conv2D(4, 1, compute_dtype="float16")

@@ -172,7 +172,7 @@ class SavedEntropyCoder:
       return self._loaded.signatures[signature](
           **{k: tf.constant(v) for k, v in inputs.items()})
     except tf.errors.OpError as e:
-      message = e.message.strip().splitlines()[0] if e.message else str(e)
+      message = errors.op_error_message(e.message or str(e))
       raise errors.ModelError(f"{self.directory}: {what} failed: {message}"
                               ) from None
 

@@ -13,7 +13,11 @@ shapes as a float32 layer, so checkpoints and SavedModels of either precision
 load into the other), its input is rounded to bfloat16, the products are
 accumulated in float32 by oneDNN, and its output is returned as float32::
 
-    y = float32(conv(bf16(x), bf16(W)) + bf16(b))
+    y = float32(conv(bf16(x), bf16(W))) + float32(bf16(b))
+
+The bias is added in float32 so that no bfloat16 op is left that only
+oneDNN's AVX512 kernels provide: the same graph (and a SavedModel exported
+with it) runs on any x86 CPU, emulating bfloat16 where it is not native.
 
 Everything around the convolutions (gates, recurrent states, the
 reconstruction ``x_hat``) stays float32, so only the convolution inputs lose
@@ -58,7 +62,21 @@ class Conv2D(tf.keras.layers.Conv2D):
     super().__init__(*args, **kwargs)
 
   def call(self, inputs):
-    return tf.cast(super().call(inputs), tf.float32)
+    if self.conv_dtype == "float32":
+      return super().call(inputs)
+    # The bias is added in float32, after the cast: a bfloat16 BiasAdd would
+    # be fused into the convolution by Grappler's remapper (_FusedConv2D),
+    # which TensorFlow's default CPU kernels support only in float32: the
+    # graph would then run only on CPUs where oneDNN has native bfloat16
+    # (AVX512), and fail on every other CPU.
+    outputs = self.convolution_op(tf.cast(inputs, self.compute_dtype),
+                                  self.kernel)  # Auto-cast to bfloat16.
+    outputs = tf.cast(outputs, tf.float32)
+    if self.use_bias:
+      outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, tf.float32))
+    if self.activation is not None:
+      outputs = self.activation(outputs)
+    return outputs
 
   def get_config(self):
     config = super().get_config()
