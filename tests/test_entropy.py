@@ -247,6 +247,7 @@ def test_saved_model_records_its_identity(trained, coder):
   assert info["config"] == CONFIG.to_dict()
   assert info["bins"] == {"num_bins": 256, "precision": 16,
                           "bins_per_logit": 16}
+  assert info["arithmetic"]["kind"] == "integer"
   assert len(info["weights_sha256"]) == 64
   assert coder.weights_sha256 == info["weights_sha256"]
 

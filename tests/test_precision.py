@@ -89,21 +89,29 @@ def test_a_bfloat16_codec_runs_the_float32_weights_closely(preset):
 
 def test_export_tool_reexports_in_bfloat16_with_the_same_identity(
     run_tool, tiny_model_dir, tmp_path):
+  from tfrnncomp.entropy import pixelrnn  # pylint: disable=g-import-not-at-top
+  from tfrnncomp.entropy import saved_model
   source = str(tmp_path / "source")
   shutil.copytree(tiny_model_dir, source)
-  os.makedirs(os.path.join(source, "entropy"))
-  with open(os.path.join(source, "entropy", "marker"), "w") as f:
-    f.write("kept")
+  identity = cli.load_codec(source).identity
+  tf.keras.utils.set_random_seed(1)
+  network = pixelrnn.BinaryPixelRNN(pixelrnn.EntropyConfig(
+      bits=config_lib.resolve("tiny").bits, filters=4)).build_variables()
+  saved_model.save(network, source, identity, training={"steps": 7})
   output = str(tmp_path / "bf16")
   status, out, err = run_tool("export", f"--savedmodel={source}",
                               f"--output={output}",
                               "--compute_dtype=bfloat16")
   assert status == 0, err
-  assert "compute_dtype bfloat16, entropy model copied" in out
+  assert "compute_dtype bfloat16, entropy model re-saved" in out
   with open(os.path.join(output, "config.json")) as f:
     assert json.load(f)["compute_dtype"] == "bfloat16"
-  with open(os.path.join(output, "entropy", "marker")) as f:
-    assert f.read() == "kept"
+  # The entropy model is re-saved from its network, for the same codec.
+  copy, info = saved_model.load_network(output)
+  assert info["codec"] == {k: identity[k] for k in ("name", "weights_sha256")}
+  assert info["training"] == {"steps": 7}
+  for a, b in zip(copy.variables, network.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
   with open(os.path.join(source, "model.json")) as f:
     source_identity = json.load(f)
   with open(os.path.join(output, "model.json")) as f:

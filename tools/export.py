@@ -19,7 +19,9 @@ included:
       --serving_dir ~/serving --serving_name residual_gru
 
 --savedmodel with --output re-exports a codec SavedModel (e.g. in another
---compute_dtype; the weights, their hash and the entropy model carry over):
+--compute_dtype, or one exported by an earlier version; the weights and
+their hash carry over, the entropy model is re-saved from its network in
+the current format):
 
   python tools/export.py --savedmodel savedmodels/residual_gru \
       --output /tmp/residual_gru_float32 --compute_dtype float32
@@ -108,8 +110,8 @@ def _with_compute_dtype(config):
 
 def _reexport():
   """--savedmodel to --output: the same weights, the config's precision set."""
-  import shutil  # pylint: disable=g-import-not-at-top
   from tfrnncomp import cli  # pylint: disable=g-import-not-at-top
+  from tfrnncomp import errors
   from tfrnncomp import config as config_lib
   from tfrnncomp import export as export_lib
   from tfrnncomp import models
@@ -128,14 +130,25 @@ def _reexport():
   if identity["weights_sha256"] != codec.identity["weights_sha256"]:
     raise app.UsageError(f"re-exported weights of {source} hash differently")
   entropy = os.path.join(source, "entropy")
+  entropy_note = ""
   if os.path.isdir(entropy):  # It models these same weights.
-    shutil.copytree(entropy, os.path.join(FLAGS.output, "entropy"))
+    # Re-saved from its network, in the current format (e.g. with the
+    # integer coding path): its weights hash changes if the format did.
+    from tfrnncomp.entropy import saved_model  # pylint: disable=g-import-not-at-top
+    try:
+      network, info = saved_model.load_network(entropy)
+    except errors.ModelError as e:
+      raise app.UsageError(str(e)) from None
+    saved = saved_model.save(network, FLAGS.output, identity,
+                             training=info.get("training"))
+    entropy_note = (f", entropy model re-saved (weights sha256 "
+                    f"{saved['weights_sha256'][:16]})")
   print(f"exported {source} -> {FLAGS.output} ({config.system} "
         f"{identity['name']}, weights sha256 "
         f"{identity['weights_sha256'][:16]}"
         + (f", compute_dtype {config.compute_dtype}"
            if hasattr(config, "compute_dtype") else "")
-        + (", entropy model copied" if os.path.isdir(entropy) else "") + ")")
+        + entropy_note + ")")
   return 0
 
 

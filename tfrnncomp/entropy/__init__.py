@@ -4,6 +4,8 @@
   row LSTM, progressive context) and its configuration;
 - :mod:`~tfrnncomp.entropy.bins`: the rule from logits to the range coder's
   256 probability bins, and their 16-bit table;
+- :mod:`~tfrnncomp.entropy.integer`: the network's coding path in exact
+  integer arithmetic, so that every machine computes the same bins;
 - :mod:`~tfrnncomp.entropy.range_coding`: encoder and decoder loops over
   tensorflow-compression's range coding ops, deterministic by construction;
 - :mod:`~tfrnncomp.entropy.saved_model`: the trained model as a SavedModel

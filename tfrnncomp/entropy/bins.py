@@ -24,7 +24,8 @@ confidently wrong prediction at -log2(q_0) = 11.5 bits.
 Why the rule is exact: ``16 l`` is a multiplication by a power of two and
 ``floor`` and ``clip`` are exact, so equal logits give equal bins on every
 machine; encoder and decoder compute the logits with the same function on the
-same shapes (see :mod:`tfrnncomp.entropy.range_coding`). The table itself is
+same shapes (see :mod:`tfrnncomp.entropy.range_coding`), in integer
+arithmetic (:mod:`tfrnncomp.entropy.integer`), so the logits are equal. The table itself is
 computed once, when an entropy model is saved, and stored in it (see
 :mod:`tfrnncomp.entropy.saved_model`); tensorflow-compression's
 documentation warns that CDFs recomputed with floating point on each side

@@ -25,10 +25,17 @@ move a logit across a bin boundary. So both sides run *one* Python function,
 
 The only difference is where b_t[i, j] comes from; the network's inputs are
 the same bits, built by the same ops, in both. Rows and positions are nested
-``tf.while_loop`` s carrying the coder handle. (The guarantee holds for one
-TensorFlow build on one CPU type; bit-exact floats across platforms would
-need integer networks, Balle, Johnston, Minnen, "Integer Networks for Data
-Compression with Latent-Variable Models", ICLR 2019.)
+``tf.while_loop`` s carrying the coder handle.
+
+Across machines the same function is not enough: another CPU, or oneDNN
+switched off, runs other float kernels that sum in another order (measured:
+one bin in ~30,000 differed, and a Kodak stream decoded its first iteration
+only). So ``model`` here is the network's integer twin,
+:class:`tfrnncomp.entropy.integer.IntegerPixelRNN` (Ballé, Johnston, Minnen,
+"Integer Networks for Data Compression with Latent-Variable Models", ICLR
+2019), whose logits are exact on every machine; the float
+:class:`~tfrnncomp.entropy.pixelrnn.BinaryPixelRNN` has the same interface
+and runs here too (tests), exact only on one machine and kernel set.
 """
 
 import tensorflow as tf

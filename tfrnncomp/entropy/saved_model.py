@@ -25,11 +25,14 @@ model was made for:
      "config": {...EntropyConfig...},
      "codec": {"name": ..., "weights_sha256": ...},   the codec it models
      "bins": {"num_bins": 256, "precision": 16, "bins_per_logit": 16},
+     "arithmetic": {"kind": "integer", "version": 1, ...},  integer.py
      "training": {...}}
 
-The weights hash covers the network's variables *and* the range coder's
-lookup table (a variable of the module): a stream decodes only with the
-model whose hash it records. Re-exporting the codec (``tfrnncomp.export``)
+The coding signatures run the network's integer twin
+(:mod:`tfrnncomp.entropy.integer`), so streams decode on any machine. The
+weights hash covers the network's variables, the integer twin's *and* the
+range coder's lookup table (a variable of the module): a stream decodes only
+with the model whose hash it records. Re-exporting the codec (``tfrnncomp.export``)
 replaces its directory and so drops a stale entropy model with it.
 """
 
@@ -44,6 +47,7 @@ import tensorflow as tf
 from tfrnncomp import errors
 from tfrnncomp import export as export_lib
 from tfrnncomp.entropy import bins
+from tfrnncomp.entropy import integer
 from tfrnncomp.entropy import range_coding
 
 __all__ = ["ENTROPY_SUBDIRECTORY", "entropy_directory", "EntropyCoderModule",
@@ -66,6 +70,9 @@ class EntropyCoderModule(tf.Module):
     super().__init__(name=model.config.name)
     self.__dict__["_model"] = model  # Untracked; its variables in a list.
     self.model_variables = list(model.variables)
+    # The coding path runs the network in exact integer arithmetic, so that
+    # every machine computes the same bins (tfrnncomp/entropy/integer.py).
+    self.coder = integer.IntegerPixelRNN(model)
     self.lookup = tf.Variable(bins.lookup_table(), trainable=False,
                               name="lookup")
     k = model.config.bits
@@ -73,7 +80,8 @@ class EntropyCoderModule(tf.Module):
 
     @tf.function(input_signature=[codes_spec])
     def compress(codes):
-      return {"strings": range_coding.compress(model, self.lookup, codes)}
+      return {"strings": range_coding.compress(self.coder, self.lookup,
+                                               codes)}
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name="strings"),
@@ -81,8 +89,8 @@ class EntropyCoderModule(tf.Module):
         tf.TensorSpec([], tf.int32, name="rows"),
         tf.TensorSpec([], tf.int32, name="columns")])
     def decompress(strings, context, rows, columns):
-      codes, ok = range_coding.decompress(model, self.lookup, strings, rows,
-                                          columns, context)
+      codes, ok = range_coding.decompress(self.coder, self.lookup, strings,
+                                          rows, columns, context)
       return {"codes": codes, "ok": ok}
 
     @tf.function(input_signature=[codes_spec])
@@ -98,8 +106,9 @@ class EntropyCoderModule(tf.Module):
 
   @property
   def weights(self):
-    """What the weights hash covers: the network, then the lookup table."""
-    return self.model_variables + [self.lookup]
+    """What the weights hash covers: the network, its integer coding twin
+    (the weights, biases and tables the coder runs on), the lookup table."""
+    return self.model_variables + list(self.coder.variables) + [self.lookup]
 
   @property
   def signatures(self):
@@ -133,6 +142,7 @@ def save(model, codec_directory, codec_identity, training=None):
                   "weights_sha256": codec_identity["weights_sha256"]},
         "bins": {"num_bins": bins.NUM_BINS, "precision": bins.PRECISION,
                  "bins_per_logit": bins.BINS_PER_LOGIT},
+        "arithmetic": integer.arithmetic_info(),
         "training": training or {},
     }
     with open(os.path.join(tmp, _JSON), "w") as f:
