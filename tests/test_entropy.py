@@ -252,8 +252,11 @@ def test_saved_model_records_its_identity(trained, coder):
   assert coder.weights_sha256 == info["weights_sha256"]
 
 
-def test_two_processes_code_identical_bytes(tmp_path, trained, coder):
-  """Encoder and decoder in other processes agree with this one, bit for bit."""
+@pytest.mark.parametrize("onednn", ["0", "1"])
+def test_two_processes_code_identical_bytes(tmp_path, trained, coder, onednn):
+  """Encoder and decoder in other processes agree with this one, bit for bit,
+  also with other convolution kernels (oneDNN on or off: other summation
+  orders, as on another CPU; tfrnncomp/entropy/integer.py)."""
   codes = synthetic_codes(1, 3, 9, 11, seed=13)[0]
   chunks = coder.compress(codes)
   np.save(tmp_path / "codes.npy", codes)
@@ -271,7 +274,8 @@ def test_two_processes_code_identical_bytes(tmp_path, trained, coder):
       np.save({str(tmp_path / "their_codes.npy")!r},
               coder.decompress(list(chunks), 9, 11))
       """)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+             TF_ENABLE_ONEDNN_OPTS=onednn)
   result = subprocess.run([sys.executable, "-c", script], capture_output=True,
                           text=True, env=env, timeout=300)
   assert result.returncode == 0, result.stderr
