@@ -126,19 +126,22 @@ def _reexport():
   model = models.build_model(config)
   if export_lib.restore_weights(model, source):
     raise app.UsageError(f"{source} lacks weights of its own config")
-  identity = export_lib.export(model, FLAGS.output, overwrite=FLAGS.overwrite)
-  if identity["weights_sha256"] != codec.identity["weights_sha256"]:
-    raise app.UsageError(f"re-exported weights of {source} hash differently")
   entropy = os.path.join(source, "entropy")
-  entropy_note = ""
-  if os.path.isdir(entropy):  # It models these same weights.
-    # Re-saved from its network, in the current format (e.g. with the
-    # integer coding path): its weights hash changes if the format did.
+  network = None
+  if os.path.isdir(entropy):  # It models these same weights: loaded first,
+    # so that an unreadable one stops the tool before anything is written.
     from tfrnncomp.entropy import saved_model  # pylint: disable=g-import-not-at-top
     try:
       network, info = saved_model.load_network(entropy)
     except errors.ModelError as e:
       raise app.UsageError(str(e)) from None
+  identity = export_lib.export(model, FLAGS.output, overwrite=FLAGS.overwrite)
+  if identity["weights_sha256"] != codec.identity["weights_sha256"]:
+    raise app.UsageError(f"re-exported weights of {source} hash differently")
+  entropy_note = ""
+  if network is not None:
+    # Re-saved from its network, in the current format (e.g. with the
+    # integer coding path): its weights hash changes if the format did.
     saved = saved_model.save(network, FLAGS.output, identity,
                              training=info.get("training"))
     entropy_note = (f", entropy model re-saved (weights sha256 "
