@@ -23,6 +23,16 @@ def _export_tiny(tmp_path_factory, name, overrides=None, preset="tiny"):
   return directory
 
 
+@pytest.fixture(scope="module")
+def tiny():
+  """The ``tiny`` preset (8 bits per block), untrained, in memory (seed 0)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfrnncomp import config
+  from tfrnncomp import models
+  tf.random.set_seed(0)
+  return models.build_model(config.get_preset("tiny"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
   """The ``tiny`` preset (8 bits per block), untrained, as a SavedModel."""
@@ -80,3 +90,29 @@ def run_tool(capsys):
     return status, out, err
 
   return run
+
+
+@pytest.fixture(scope="session")
+def tiny_entropy_dir(tiny_model_dir, tmp_path_factory):
+  """A copy of the tiny codec with an entropy model trained on its codes."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfrnncomp import cli
+  from tfrnncomp import testing
+  from tfrnncomp.entropy import pixelrnn
+  from tfrnncomp.entropy import saved_model
+  from tfrnncomp.entropy import training
+  directory = str(tmp_path_factory.mktemp("with_entropy") / "tiny")
+  shutil.copytree(tiny_model_dir, directory)
+  codec = cli.load_codec(directory)
+  codes = np.stack([codec.encode(testing.gradient_image(64, 96, seed), 4)
+                    for seed in range(6)])
+  tf.keras.utils.set_random_seed(0)
+  model = pixelrnn.BinaryPixelRNN(
+      pixelrnn.EntropyConfig(bits=codec.bits, filters=8)).build_variables()
+  trainer = training.Trainer(model, str(tmp_path_factory.mktemp("train")),
+                             learning_rate=1e-2)
+  trainer.fit(codes, steps=60, batch_size=4, log=lambda _: None)
+  saved_model.save(model, directory, codec.identity)
+  return directory

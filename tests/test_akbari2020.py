@@ -1,6 +1,5 @@
 """Tests of the Akbari 2020 variable-rate codec, its coding and its export."""
 
-import glob
 import json
 import os
 import subprocess
@@ -17,37 +16,20 @@ from tfrnncomp import config
 from tfrnncomp import export
 from tfrnncomp import metrics
 from tfrnncomp import models
+from tfrnncomp import testing
 from tfrnncomp import training
 from tfrnncomp.models import akbari2020
 from tfrnncomp.models import akbari2020_coding as coding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared", "data")
 TINY = {"filters": 16, "code_channels": 8}
-
-
-def _photos(count, size, offset=0, at=0):
-  """Crops of real photos (or smooth synthetic images without the data)."""
-  paths = sorted(glob.glob(os.path.join(SHARED, "train", "*", "*.png")))
-  crops = []
-  for path in paths[offset:offset + count]:
-    with Image.open(path) as image:
-      crops.append(np.asarray(image.convert("RGB"))[at:at + size,
-                                                     at:at + size])
-  rng = np.random.default_rng(offset)
-  while len(crops) < count:
-    yy, xx = np.mgrid[:size, :size] / size
-    base = np.stack([np.sin(6 * yy + rng.random() * 6), np.cos(4 * xx),
-                     np.sin(3 * (xx + yy))], -1)
-    crops.append(((base + 1) * 127.5).astype(np.uint8))
-  return crops
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """A tiny model after a short variable-rate training (B = 2, 4, 8)."""
   images = tmp_path_factory.mktemp("images")
-  for i, crop in enumerate(_photos(6, 96)):
+  for i, crop in enumerate(testing.photo_crops(6, 96)):
     Image.fromarray(crop).save(images / f"{i}.png")
   train_dir = str(tmp_path_factory.mktemp("run"))
   tf.random.set_seed(0)
@@ -71,7 +53,7 @@ def test_training_loss_falls(trained):
 
 def test_quality_increases_with_bits_from_one_set_of_weights(trained):
   model = trained[0]
-  held_out = np.stack(_photos(3, 64, offset=40, at=100))
+  held_out = np.stack(testing.photo_crops(3, 64, offset=40, at=100))
   x = akbari2020.to_float(held_out)
   y = model.encoder(x)
   x_unquantized = model.decoder(y)
@@ -133,7 +115,7 @@ def test_bits_out_of_range_are_rejected(trained):
 
 def test_code_map_coding_is_lossless_and_near_the_models_entropy(trained):
   model = trained[0]
-  image = np.stack(_photos(1, 256, offset=41))
+  image = np.stack(testing.photo_crops(1, 256, offset=41))
   segments = len(coding._segments(16))  # pylint: disable=protected-access
   for bits in (1, 2, 5, 8):
     code_map = model.encode(image, bits)[0][0].numpy()
@@ -173,7 +155,7 @@ def test_code_map_coding_rejects_bad_input_and_data():
 def test_compress_counts_every_byte_and_the_enhancement_raises_psnr(trained):
   model = trained[0]
   module = export.VariableRateModule(model)
-  image = _photos(1, 64, offset=42, at=50)[0][:50, :63]
+  image = testing.photo_crops(1, 64, offset=42, at=50)[0][:50, :63]
   base = coding.compress(module, image, 4)
   assert base.enhancement == b""
   assert len(base.side_info) == 4 * 8  # float16 min and max per channel.
@@ -220,11 +202,8 @@ def test_tools_export_and_tensorflow_only_reload_are_bit_exact(trained,
   image = rng.integers(0, 256, [37, 50, 3]).astype(np.uint8)
   np.save(tmp_path / "image.npy", image)
   script = textwrap.dedent(f"""
-      import sys
       import numpy as np
       import tensorflow as tf
-      from tensorflow.core.protobuf import saved_model_pb2
-      from tensorflow.python.framework import op_def_registry
       loaded = tf.saved_model.load({directory!r})
       image = tf.constant(np.load({str(tmp_path / "image.npy")!r}))
       out = {{}}
@@ -240,20 +219,8 @@ def test_tools_export_and_tensorflow_only_reload_are_bit_exact(trained,
       default = loaded.signatures["serving_default"](
           image=image, bits_per_channel=tf.constant(6))
       assert np.array_equal(default["code_map"].numpy(), out["code_map_6"])
-      proto = saved_model_pb2.SavedModel()
-      with open({directory!r} + "/saved_model.pb", "rb") as f:
-        proto.ParseFromString(f.read())
-      graph = proto.meta_graphs[0].graph_def
-      ops = {{node.op for node in graph.node}}
-      for function in graph.library.function:
-        ops |= {{node.op for node in function.node_def}}
-      ops -= {{f.signature.name for f in graph.library.function}}
-      unknown = sorted(op for op in ops if op_def_registry.get(op) is None)
-      assert not unknown, unknown
-      assert not [m for m in sys.modules
-                  if m.startswith(("tfrnncomp", "tensorflow_compression"))]
       np.savez({str(tmp_path / "out.npz")!r}, **out)
-      """)
+      """) + testing.plain_tensorflow_check(directory)
   result = subprocess.run([sys.executable, "-c", script], env=env,
                           capture_output=True, text=True, cwd=str(tmp_path))
   assert result.returncode == 0, result.stderr[-3000:]
@@ -266,3 +233,39 @@ def test_tools_export_and_tensorflow_only_reload_are_bit_exact(trained,
     assert out[f"x_hat_{bits}"].shape == (37, 50, 3)
     for k, v in list(enc.items()) + list(dec.items()):
       np.testing.assert_array_equal(out[f"{k}_{bits}"], v.numpy())
+
+
+def test_decoder_reading_levels_ignores_the_code_scale_and_exports(tmp_path):
+  """decoder_input="levels": the decoder reads 2q/L - 1, in training and at
+  inference alike, so the side information's scale cannot change the image;
+  the setting is saved with the model and the SavedModel decodes the same."""
+  model = models.build_model(config.resolve(
+      "akbari2020_tiny", dict(TINY, decoder_input="levels"))).build_variables()
+  image = np.stack(testing.photo_crops(2, 48, offset=3))
+  code_map, low, high = model.encode(image, 5)
+  x_hat = model.decode(code_map, low, high, 5, 48, 48).numpy()
+  z = 2. * code_map.numpy().astype(np.float32) / 31. - 1.
+  np.testing.assert_array_equal(
+      x_hat, akbari2020.to_uint8(model.decoder(z)).numpy())
+  np.testing.assert_array_equal(
+      x_hat, model.decode(code_map, 2. * low - 1., 3. * high + 1., 5, 48,
+                          48).numpy())
+  # The training path (deterministic rounding) decodes the same levels.
+  _, x_hats = model(akbari2020.to_float(image), bits=(5,))
+  assert np.abs(akbari2020.to_uint8(x_hats[0]).numpy().astype(int) -
+                x_hat).max() <= 1
+  directory = str(tmp_path / "levels")
+  export.export(model, directory)
+  assert export.load_config(directory).decoder_input == "levels"
+  loaded = tf.saved_model.load(directory)
+  decoded = loaded.signatures["decode"](
+      code_map=code_map[0], minimum=low[0], maximum=high[0],
+      bits_per_channel=tf.constant(5), height=tf.constant(48),
+      width=tf.constant(48))["x_hat"].numpy()
+  np.testing.assert_array_equal(decoded, x_hat[0])
+  # The shipped models' config.json files have no such key: the paper's.
+  d = config.get_preset("akbari2020").to_dict()
+  assert d.pop("decoder_input") == "dequantized"
+  assert config.config_from_dict(d).decoder_input == "dequantized"
+  with pytest.raises(ValueError, match="decoder_input"):
+    config.resolve("akbari2020", {"decoder_input": "raw"})

@@ -18,18 +18,14 @@ from tfrnncomp import cli
 from tfrnncomp import codecs
 from tfrnncomp import errors
 from tfrnncomp import image_io
+from tfrnncomp import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEIGHT, WIDTH = 30, 45  # Odd, and not multiples of 16.
 
 
 def _image(height=HEIGHT, width=WIDTH, seed=0):
-  rng = np.random.default_rng(seed)
-  rows, cols = np.mgrid[:height, :width]
-  x = np.stack([rows * 255. / (height - 1), cols * 255. / (width - 1),
-                (rows + cols) % 32 * 8.], axis=-1)
-  x += rng.normal(0., 6., x.shape)
-  return np.clip(np.round(x), 0, 255).astype(np.uint8)
+  return testing.gradient_image(height, width, seed, noise=6., period=32)
 
 
 def _write_image(path, **kwargs):

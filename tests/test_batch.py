@@ -20,19 +20,14 @@ from tfrnncomp import cli
 from tfrnncomp import errors
 from tfrnncomp import image_io
 from tfrnncomp import metrics
+from tfrnncomp import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "tools", "compress_folder.py")
 IMAGES = ["a.png", "c.jpg", "g.png", os.path.join("sub", "b.png")]
 
 
-def _image(height, width, seed):
-  rng = np.random.default_rng(seed)
-  rows, cols = np.mgrid[:height, :width]
-  x = np.stack([rows * 255. / (height - 1), cols * 255. / (width - 1),
-                (rows + cols) % 64 * 4.], axis=-1)
-  x += rng.normal(0., 8., x.shape)
-  return np.clip(np.round(x), 0, 255).astype(np.uint8)
+_image = testing.gradient_image
 
 
 @pytest.fixture(scope="module")

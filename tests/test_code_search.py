@@ -1,26 +1,16 @@
 """Tests of the encoder-side code search (tfrnncomp/code_search.py)."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from tfrnncomp import code_search
 from tfrnncomp import config
 from tfrnncomp import models
+from tfrnncomp import testing
 from tfrnncomp.models import toderici2017
 
 
-@pytest.fixture(scope="module")
-def tiny():
-  tf.random.set_seed(0)
-  return models.build_model(config.get_preset("tiny"))
-
-
-def _image(height=48, width=64, seed=0):
-  rng = np.random.default_rng(seed)
-  image = rng.integers(0, 256, [height, width, 3])
-  image[:, :width // 2] = 128 + (np.arange(width // 2) * 2)[None, :, None]
-  return image.astype(np.uint8)
+_image = testing.halves_image  # Smooth and noisy halves.
 
 
 def _errors(model, image, codes):

@@ -27,6 +27,7 @@ from tfrnncomp import cli
 from tfrnncomp import codes_io
 from tfrnncomp import errors
 from tfrnncomp import image_io
+from tfrnncomp import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENCODER = os.path.join(ROOT, "tools", "encoder.py")
@@ -35,15 +36,7 @@ FIXTURE = os.path.join(ROOT, "..", "shared", "fixtures",
                        "original_release_output_codes.npz")
 
 
-def _image(height, width, seed=0):
-  """A smooth gradient with some noise."""
-  rng = np.random.default_rng(seed)
-  rows, cols = np.mgrid[:height, :width]
-  x = np.stack([rows * 255. / max(height - 1, 1),
-                cols * 255. / max(width - 1, 1),
-                (rows + cols) % 64 * 4.], axis=-1)
-  x += rng.normal(0., 8., x.shape)
-  return np.clip(np.round(x), 0, 255).astype(np.uint8)
+_image = testing.gradient_image  # A smooth gradient with some noise.
 
 
 def _write_image(path, height, width):
@@ -222,28 +215,6 @@ def test_command_line_errors_are_one_line(tmp_path, tool, args, message,
 
 
 # --- Bitstreams. --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_entropy_dir(tiny_model_dir, tmp_path_factory):
-  """A copy of the tiny codec with an entropy model trained on its codes."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfrnncomp.entropy import pixelrnn
-  from tfrnncomp.entropy import saved_model
-  from tfrnncomp.entropy import training
-  directory = str(tmp_path_factory.mktemp("with_entropy") / "tiny")
-  shutil.copytree(tiny_model_dir, directory)
-  codec = cli.load_codec(directory)
-  codes = np.stack([codec.encode(_image(64, 96, seed), 4)
-                    for seed in range(6)])
-  tf.keras.utils.set_random_seed(0)
-  model = pixelrnn.BinaryPixelRNN(
-      pixelrnn.EntropyConfig(bits=codec.bits, filters=8)).build_variables()
-  trainer = training.Trainer(model, str(tmp_path_factory.mktemp("train")),
-                             learning_rate=1e-2)
-  trainer.fit(codes, steps=60, batch_size=4, log=lambda _: None)
-  saved_model.save(model, directory, codec.identity)
-  return directory
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from tfrnncomp import config
 from tfrnncomp import export
 from tfrnncomp import layers
 from tfrnncomp import models
+from tfrnncomp import testing
 from tfrnncomp import training
 from tfrnncomp.models import toderici2017
 
@@ -130,32 +131,17 @@ def test_export_reloads_bit_exact_in_a_tensorflow_only_process(islam,
   image = rng.integers(0, 256, [37, 50, 3]).astype(np.uint8)
   np.save(tmp_path / "image.npy", image)
   script = textwrap.dedent(f"""
-      import sys
       import numpy as np
       import tensorflow as tf
-      from tensorflow.core.protobuf import saved_model_pb2
-      from tensorflow.python.framework import op_def_registry
       loaded = tf.saved_model.load({directory!r})
       image = tf.constant(np.load({str(tmp_path / "image.npy")!r}))
       codes = loaded.signatures["encode"](
           image=image, iterations=tf.constant(3))["codes"]
       x_hat = loaded.signatures["decode"](
           codes=codes, height=tf.constant(37), width=tf.constant(50))["x_hat"]
-      proto = saved_model_pb2.SavedModel()
-      with open({directory!r} + "/saved_model.pb", "rb") as f:
-        proto.ParseFromString(f.read())
-      graph = proto.meta_graphs[0].graph_def
-      ops = {{node.op for node in graph.node}}
-      for function in graph.library.function:
-        ops |= {{node.op for node in function.node_def}}
-      ops -= {{f.signature.name for f in graph.library.function}}
-      unknown = sorted(op for op in ops if op_def_registry.get(op) is None)
-      assert not unknown, unknown
-      assert not [m for m in sys.modules
-                  if m.startswith(("tfrnncomp", "tensorflow_compression"))]
       np.savez({str(tmp_path / "out.npz")!r}, codes=codes.numpy(),
                x_hat=x_hat.numpy())
-      """)
+      """) + testing.plain_tensorflow_check(directory)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run([sys.executable, "-c", script], env=env,
                           capture_output=True, text=True, cwd=str(tmp_path))

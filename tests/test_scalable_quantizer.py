@@ -109,3 +109,38 @@ def test_side_information_is_float16_and_covers_the_range():
   np.testing.assert_array_equal(high[exact], values[exact])
   above_low = np.nextafter(low[~exact].astype(np.float16), np.float16(np.inf))
   assert np.all(above_low.astype(np.float32) > values[~exact])
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_normalized_levels_are_on_a_fixed_scale_with_a_scaled_gradient(graph):
+  """z = 2q/L - 1 in [-1, 1]; dz/dy = 2 / (M - m); a constant channel: -1, 0."""
+  y = tf.concat([_code_map(7, (2, 4, 5, 3)) * 40.,
+                 tf.fill([2, 4, 5, 1], 3.)], -1)
+  weights = tf.random.stateless_normal(y.shape, seed=[3, 4])
+
+  def gradient(y):
+    with tf.GradientTape() as tape:
+      tape.watch(y)
+      z, q, low, high = layers.ScalableQuantizer()(y, 3, training=True,
+                                                   normalize=True)
+      loss = tf.reduce_sum(z * weights)
+    return tape.gradient(loss, y), z, q, low, high
+
+  if graph:
+    gradient = tf.function(gradient)
+  grad, z, q, low, high = gradient(y)
+  np.testing.assert_allclose(z.numpy(), q.numpy() * 2. / 7. - 1., atol=1e-6)
+  assert z.numpy().min() >= -1. and z.numpy().max() <= 1.
+  np.testing.assert_array_equal(q.numpy(), np.round(q.numpy()))
+  span = (high - low).numpy()[:, None, None, :]
+  np.testing.assert_allclose(grad.numpy()[..., :3],
+                             weights.numpy()[..., :3] * 2. / span[..., :3],
+                             rtol=1e-5)
+  np.testing.assert_array_equal(z.numpy()[..., 3], -1.)
+  np.testing.assert_array_equal(grad.numpy()[..., 3], 0.)
+  # The same levels as the dequantizing path, whatever the scale of y.
+  _, q_scaled, _, _ = sq.quantize_normalize(y * 8., 3)  # Exact in float16.
+  np.testing.assert_array_equal(
+      sq.quantize_normalize(y, 3)[1].numpy(), q_scaled.numpy())
+  np.testing.assert_array_equal(sq.quantize_dequantize(y, 3)[1].numpy(),
+                                sq.quantize_normalize(y, 3)[1].numpy())

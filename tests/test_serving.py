@@ -14,7 +14,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from tfrnncomp import codes_io
 from tfrnncomp import errors
 from tfrnncomp import export
 from tfrnncomp import serving
+from tfrnncomp import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT = os.path.join(ROOT, "tools", "serving_client.py")
@@ -35,37 +35,14 @@ ENCODER = os.path.join(ROOT, "tools", "encoder.py")
 NAME = "tiny"
 
 
-def _image(height, width, seed=0):
-  rng = np.random.default_rng(seed)
-  rows, cols = np.mgrid[:height, :width]
-  x = np.stack([rows * 255. / max(height - 1, 1),
-                cols * 255. / max(width - 1, 1),
-                (rows + cols) % 64 * 4.], axis=-1)
-  x += rng.normal(0., 8., x.shape)
-  return np.clip(np.round(x), 0, 255).astype(np.uint8)
+_image = testing.gradient_image
 
 
 @pytest.fixture(scope="module")
-def version_dir(tiny_model_dir, tmp_path_factory):
+def version_dir(tiny_entropy_dir, tmp_path_factory):
   """Version 1 of NAME under a serving base: the tiny codec + entropy model."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfrnncomp.entropy import pixelrnn
-  from tfrnncomp.entropy import saved_model
-  from tfrnncomp.entropy import training
-  source = str(tmp_path_factory.mktemp("codec") / "tiny")
-  shutil.copytree(tiny_model_dir, source)
-  codec = cli.load_codec(source)
-  codes = np.stack([codec.encode(_image(64, 96, seed), 4)
-                    for seed in range(6)])
-  tf.keras.utils.set_random_seed(0)
-  model = pixelrnn.BinaryPixelRNN(
-      pixelrnn.EntropyConfig(bits=codec.bits, filters=8)).build_variables()
-  trainer = training.Trainer(model, str(tmp_path_factory.mktemp("train")),
-                             learning_rate=1e-2)
-  trainer.fit(codes, steps=60, batch_size=4, log=lambda _: None)
-  saved_model.save(model, source, codec.identity)
   base = str(tmp_path_factory.mktemp("serving"))
-  return export.copy_for_serving(source, base, NAME, version=1)
+  return export.copy_for_serving(tiny_entropy_dir, base, NAME, version=1)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,6 @@ from tfrnncomp import models
 from tfrnncomp.models import toderici2017
 
 
-@pytest.fixture(scope="module")
-def tiny():
-  tf.random.set_seed(0)
-  return models.build_model(config.get_preset("tiny"))
-
-
 def _image(height, width, seed=0):
   rng = np.random.default_rng(seed)
   return tf.constant(rng.integers(0, 256, [1, height, width, 3]), tf.uint8)

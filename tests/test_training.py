@@ -1,7 +1,6 @@
 """Tests of the training loop and its data pipeline (tiny models, seconds)."""
 
 import dataclasses
-import glob
 import json
 import os
 
@@ -13,32 +12,16 @@ from PIL import Image
 from tfrnncomp import config
 from tfrnncomp import data
 from tfrnncomp import models
+from tfrnncomp import testing
 from tfrnncomp import training
 from tfrnncomp.models import toderici2017
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
-
-
-def _photo_crops(count, size, offset=0):
-  """Crops of real training photos (falls back to smooth synthetic images)."""
-  paths = sorted(glob.glob(os.path.join(SHARED, "train", "*", "*.png")))
-  crops = []
-  for path in paths[offset:offset + count]:
-    with Image.open(path) as image:
-      crops.append(np.asarray(image.convert("RGB"))[:size, :size])
-  rng = np.random.default_rng(offset)
-  while len(crops) < count:
-    yy, xx = np.mgrid[:size, :size] / size
-    base = np.stack([np.sin(6 * yy + rng.random() * 6), np.cos(4 * xx),
-                     np.sin(3 * (xx + yy))], -1)
-    crops.append(((base + 1) * 127.5).astype(np.uint8))
-  return crops
 
 
 @pytest.fixture(scope="module")
 def image_dir(tmp_path_factory):
   folder = tmp_path_factory.mktemp("images")
-  for i, crop in enumerate(_photo_crops(6, 96)):
+  for i, crop in enumerate(testing.photo_crops(6, 96)):
     Image.fromarray(crop).save(folder / f"{i}.png")
   (folder / "notes.txt").write_text("not an image")
   return str(folder)
@@ -79,13 +62,13 @@ def _errors(model, images):
 
 def test_reconstruction_error_falls_with_every_iteration(trained):
   model, _, _, _ = trained
-  errors = _errors(model, _photo_crops(6, 96))
+  errors = _errors(model, testing.photo_crops(6, 96))
   assert all(a > b for a, b in zip(errors, errors[1:])), errors
 
 
 def test_training_lowers_the_error_of_every_iteration(trained):
   model, _, _, _ = trained
-  crops = _photo_crops(6, 96)
+  crops = testing.photo_crops(6, 96)
   untrained = toderici2017.RecurrentCodec(model.config)
   untrained(tf.zeros([1, 32, 32, 3]), iterations=1)
   before, after = _errors(untrained, crops), _errors(model, crops)
@@ -98,7 +81,7 @@ def test_training_resumes_from_its_checkpoint(trained, image_dir):
   resumed, _ = training.train(config.get_preset("tiny"),
                               tc.__class__(**{**tc.__dict__, "steps": 305}),
                               image_dir, train_dir, log=lines.append)
-  assert lines[0].startswith(f"resumed from") and "step 300" in lines[0]
+  assert lines[0].startswith("resumed from") and "step 300" in lines[0]
   assert "step 305" in lines[-1]
   assert tf.train.latest_checkpoint(train_dir).endswith("-305")
   with open(os.path.join(train_dir, "config.json")) as f:
@@ -295,7 +278,7 @@ def test_the_rate_term_adds_to_the_loss_and_its_metrics(tmp_path):
   falling_tc = dataclasses.replace(rate_tc, rate_weight_ratio=0.25)
   tf.keras.utils.set_random_seed(1)
   model = models.build_model(codec)
-  x = tf.constant(_photo_crops(2, 32)[0][None] / 255. - .5, tf.float32)
+  x = tf.constant(testing.photo_crops(2, 32)[0][None] / 255. - .5, tf.float32)
   results = []
   for tc in (plain_tc, rate_tc, falling_tc):
     objective = training._objective(codec, tc)  # pylint: disable=protected-access
@@ -333,7 +316,7 @@ def test_the_rate_term_trains_the_encoder_towards_predictable_codes(tmp_path):
   objective = training._objective(codec, tc)  # pylint: disable=protected-access
   tf.keras.utils.set_random_seed(2)
   model = models.build_model(codec)
-  images = np.stack(_photo_crops(4, 32))
+  images = np.stack(testing.photo_crops(4, 32))
   x = tf.constant(images / 255. - .5, tf.float32)
 
   def ones():

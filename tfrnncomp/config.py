@@ -27,6 +27,7 @@ __all__ = [
     "ANALYSES",
     "CELLS",
     "COMPUTE_DTYPES",
+    "DECODER_INPUTS",
     "MAX_BITS_PER_CHANNEL",
     "MAX_PRIMING",
     "RECONSTRUCTIONS",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 SYSTEMS = ("toderici2017", "islam2021", "akbari2020")
+DECODER_INPUTS = ("dequantized", "levels")
 """The paper systems, as recorded in config.json (``"system"``)."""
 
 CELLS = ("lstm", "gru", "residual_gru", "associative_lstm")
@@ -171,7 +173,12 @@ class VariableRateConfig:
   B in [1, MAX_BITS_PER_CHANNEL] bits per channel. ``igdn_max_gain`` > 0
   bounds the gain of each of the decoder's IGDNs (``tfrnncomp.layers.GDN``'s
   ``max_gain``); 0, the default and the shipped model's, leaves them
-  unbounded, as in the paper.
+  unbounded, as in the paper. ``decoder_input`` is what the decoder reads:
+  ``"dequantized"`` (the paper's, the default and the shipped model's) the
+  values y_hat = m + q (M - m) / L, whose scale is whatever the encoder
+  learned (nothing in the objective fixes it: the quantizer normalizes it
+  away); ``"levels"`` the levels on a fixed scale, 2 q / L - 1 in [-1, 1],
+  so the decoder's input no longer depends on the encoder's scale.
   """
 
   name: str = "akbari2020"
@@ -180,8 +187,12 @@ class VariableRateConfig:
   kernel_size: int = 3
   outer_kernel_size: int = 5
   igdn_max_gain: float = 0.
+  decoder_input: str = "dequantized"
 
   def __post_init__(self):
+    if self.decoder_input not in DECODER_INPUTS:
+      raise ValueError(f"decoder_input must be one of {DECODER_INPUTS}, got "
+                       f"{self.decoder_input!r}")
     if not 1 <= self.filters <= 1024:
       raise ValueError(f"filters must be in [1, 1024], got {self.filters}")
     if not 1 <= self.code_channels <= 256:

@@ -72,6 +72,9 @@ flags.DEFINE_integer("code_channels", None, "Akbari 2020: override C, the "
                      "code map's channels.")
 flags.DEFINE_float("igdn_max_gain", None, "Akbari 2020: bound the gain of each "
                    "decoder IGDN to this value (0: unbounded, the paper's).")
+flags.DEFINE_enum("decoder_input", None, ["dequantized", "levels"], "Akbari "
+                  "2020: what the decoder reads, the dequantized code map "
+                  "(the paper's) or its levels on [-1, 1] (a fixed scale).")
 flags.DEFINE_string("data_dir", None, "Folder of training images.")
 flags.DEFINE_string("train_dir", None, "Checkpoints, config and logs.")
 flags.DEFINE_string("init_from", None, "SavedModel to start a new run from. "
@@ -137,7 +140,8 @@ def main(argv):
   overrides = {k: getattr(FLAGS, k)
                for k in ("cell", "reconstruction", "width", "analysis",
                          "compute_dtype", "priming", "filters",
-                         "code_channels", "igdn_max_gain")
+                         "code_channels", "igdn_max_gain",
+                         "decoder_input")
                if getattr(FLAGS, k) is not None}
   try:
     config = config_lib.resolve(FLAGS.preset, overrides)

@@ -9,7 +9,7 @@ from tfrnncomp.layers.gdn import GDN
 from tfrnncomp.layers.res_gdn import ResGDN
 from tfrnncomp.layers.scalable_quantizer import (ScalableQuantizer,
                                                  channel_range, dequantize,
-                                                 quantize)
+                                                 normalized_levels, quantize)
 
 CELLS = {
     "lstm": ConvLSTMCell,
@@ -21,6 +21,6 @@ CELLS = {
 __all__ = [
     "AssociativeLSTMCell", "Binarizer", "CELLS", "ConvGRUCell", "ConvLSTMCell",
     "ConvRNNCell", "GDN", "ResGDN", "ResidualGRUCell", "ScalableQuantizer",
-    "binarize", "channel_range", "dequantize", "quantize",
+    "binarize", "channel_range", "dequantize", "normalized_levels", "quantize",
     "stochastic_binarize",
 ]

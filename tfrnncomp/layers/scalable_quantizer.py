@@ -12,7 +12,13 @@ which are sent as side information:
                                           E[q] = v, so E[y_hat] = y)
     y_hat = m_c + q * (M_c - m_c) / L
 
-q is an integer in [0, 2^B - 1]. One network serves every B in [1, 8]: B is a
+q is an integer in [0, 2^B - 1]. The decoder may read the levels on a fixed
+scale instead of y_hat (``VariableRateConfig.decoder_input = "levels"``):
+
+    z = 2 q / L - 1  in [-1, 1],   d z / d y = 2 / (M_c - m_c)
+
+the same straight-through estimator seen through the affine map from y_hat to
+z, so the decoder's input does not depend on the scale of y. One network serves every B in [1, 8]: B is a
 tensor, not a weight. Gradients pass straight through, d y_hat / d y = 1 (a
 custom gradient, so y_hat is exactly the dequantized value); m_c and M_c are
 treated as constants. A constant channel (M_c = m_c) gives q = 0, y_hat = m_c.
@@ -29,7 +35,8 @@ next to a channel's spread.
 import tensorflow as tf
 
 __all__ = ["ScalableQuantizer", "channel_range", "levels", "quantize",
-           "dequantize", "quantize_dequantize", "float16_floor",
+           "dequantize", "quantize_dequantize", "normalized_levels",
+           "quantize_normalize", "float16_floor",
            "float16_ceil"]
 
 _FLOAT16_MAX = 65504.
@@ -112,12 +119,40 @@ def quantize_dequantize(y, bits, stochastic=False, seed=None):
   return straight_through(y), q, minimum, maximum
 
 
+def normalized_levels(q, bits):
+  """z = 2 q / L - 1 in [-1, 1] for levels q of B bits (an empty range: -1)."""
+  return tf.cast(q, tf.float32) * (2. / levels(bits)) - 1.
+
+
+def quantize_normalize(y, bits, stochastic=False, seed=None):
+  """(z, q, minimum, maximum): levels on [-1, 1], straight-through gradient.
+
+  The gradient is d z / d y = 2 / (M - m) per image and channel (0 for a
+  constant channel), the straight-through estimate of y_hat's composed with
+  the affine map y_hat -> z.
+  """
+  minimum, maximum = channel_range(y)
+  q = quantize(y, bits, minimum, maximum, stochastic=stochastic, seed=seed)
+  z = normalized_levels(q, bits)
+  _, span = _broadcast(minimum, maximum)
+  slope = tf.where(span > 0., 2. / tf.where(span > 0., span, 1.), 0.)
+
+  @tf.custom_gradient
+  def straight_through(y):
+    return z, lambda grad: grad * slope
+
+  return straight_through(y), q, minimum, maximum
+
+
 @tf.keras.utils.register_keras_serializable(package="tfrnncomp")
 class ScalableQuantizer(tf.keras.layers.Layer):
   """B-bit per-channel min/max quantizer; stochastic rounding if ``training``.
 
-  ``call(y, bits, training)`` returns ``(y_hat, q, minimum, maximum)``.
+  ``call(y, bits, training)`` returns ``(y_hat, q, minimum, maximum)``, or
+  with ``normalize=True`` ``(z, q, minimum, maximum)``, z = 2 q / L - 1.
   """
 
-  def call(self, inputs, bits, training=False):
+  def call(self, inputs, bits, training=False, normalize=False):
+    if normalize:
+      return quantize_normalize(inputs, bits, stochastic=bool(training))
     return quantize_dequantize(inputs, bits, stochastic=bool(training))

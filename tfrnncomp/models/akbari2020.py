@@ -15,6 +15,8 @@ channel, B chosen at test time; one set of weights serves B = 1..8:
        around an identity shortcut, :class:`tfrnncomp.layers.ResGDN`)
     y_hat = Q_B(y): per-channel min/max uniform quantizer, B bits
       (:mod:`tfrnncomp.layers.scalable_quantizer`; min/max are side info)
+      the decoder reads y_hat (the paper's), or with
+      ``decoder_input="levels"`` the levels 2 q / L - 1 on [-1, 1]
     stage 1  Conv k3 /1, N  IGDN
     stage 2  ResIGDN(N)  ConvT k3 x2, N  IGDN
     stage 3  ResIGDN(N)  ConvT k3 x2, N  IGDN
@@ -160,9 +162,11 @@ class VariableRateCodec(tf.keras.Model):
     with stochastic rounding if ``training``.
     """
     y = self.encoder(x)
+    normalize = self.config.decoder_input == "levels"
     x_hats = []
     for b in bits:
-      y_hat, _, _, _ = self.quantizer(y, b, training=training)
+      y_hat, _, _, _ = self.quantizer(y, b, training=training,
+                                      normalize=normalize)
       x_hats.append(self.decoder(y_hat))
     return y, tf.stack(x_hats)
 
@@ -191,6 +195,9 @@ class VariableRateCodec(tf.keras.Model):
         tf.cast(tf.reduce_max(code_map), tf.int32),
         tf.bitwise.left_shift(1, bits) - 1,
         "code map levels exceed 2^bits_per_channel - 1")
-    y_hat = layers.dequantize(code_map, bits, minimum, maximum)
+    if self.config.decoder_input == "levels":
+      y_hat = layers.normalized_levels(code_map, bits)
+    else:
+      y_hat = layers.dequantize(code_map, bits, minimum, maximum)
     x_hat = self.decoder(y_hat)
     return to_uint8(x_hat[:, :height, :width])
