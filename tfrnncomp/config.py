@@ -43,8 +43,10 @@ __all__ = [
 ]
 
 SYSTEMS = ("toderici2017", "islam2021", "akbari2020")
-DECODER_INPUTS = ("dequantized", "levels")
 """The paper systems, as recorded in config.json (``"system"``)."""
+
+DECODER_INPUTS = ("dequantized", "levels")
+"""What the Akbari 2020 decoder reads (``VariableRateConfig.decoder_input``)."""
 
 CELLS = ("lstm", "gru", "residual_gru", "associative_lstm")
 """Recurrent cell types of Toderici et al. 2017, Sec. 3."""
