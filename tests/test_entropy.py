@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfrnncomp import testing
 from tfrnncomp.entropy import bins
 from tfrnncomp.entropy import pixelrnn
 from tfrnncomp.entropy import saved_model
@@ -43,11 +44,7 @@ def synthetic_codes(count, iterations, rows, columns, seed=0, flip=0.05):
 
 def _random_model(seed, stddev=0.3):
   """Random weights everywhere, also where initializers put zeros."""
-  tf.random.set_seed(seed)
-  model = pixelrnn.BinaryPixelRNN(CONFIG).build_variables()
-  for v in model.variables:
-    v.assign(tf.random.normal(v.shape, stddev=stddev))
-  return model
+  return testing.random_entropy_model(CONFIG, seed, stddev)
 
 
 @pytest.fixture(scope="module")

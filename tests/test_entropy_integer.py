@@ -7,8 +7,8 @@ tests/test_entropy.py.
 """
 
 import numpy as np
-import tensorflow as tf
 
+from tfrnncomp import testing
 from tfrnncomp.entropy import integer
 from tfrnncomp.entropy import pixelrnn
 
@@ -17,11 +17,8 @@ CONFIG = pixelrnn.EntropyConfig(bits=BITS, filters=2 * BITS)
 
 
 def _random_model(seed, stddev=0.3):
-  tf.random.set_seed(seed)
-  model = pixelrnn.BinaryPixelRNN(CONFIG).build_variables()
-  for v in model.variables:
-    v.assign(tf.random.normal(v.shape, stddev=stddev))
-  return model
+  """Random weights everywhere, also where initializers put zeros."""
+  return testing.random_entropy_model(CONFIG, seed, stddev)
 
 
 def _random_codes(shape, seed):

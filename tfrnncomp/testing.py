@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 
 __all__ = ["SHARED_DATA", "photo_crops", "halves_image", "gradient_image",
-           "plain_tensorflow_check"]
+           "random_entropy_model", "plain_tensorflow_check"]
 
 SHARED_DATA = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "..", "shared", "data")
@@ -67,6 +67,21 @@ def gradient_image(height, width, seed=0, noise=8., period=64):
                 (rows + cols) % period * (256. / period)], axis=-1)
   x += rng.normal(0., noise, x.shape)
   return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def random_entropy_model(config, seed, stddev=0.3):
+  """A BinaryPixelRNN of ``config`` with every weight drawn from N(0, stddev²).
+
+  Also where initializers put zeros (biases), so that every path of the
+  network matters.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfrnncomp.entropy import pixelrnn  # pylint: disable=g-import-not-at-top
+  tf.random.set_seed(seed)
+  model = pixelrnn.BinaryPixelRNN(config).build_variables()
+  for v in model.variables:
+    v.assign(tf.random.normal(v.shape, stddev=stddev))
+  return model
 
 
 def plain_tensorflow_check(directory):
