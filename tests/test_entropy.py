@@ -24,6 +24,7 @@ from tfrnncomp.entropy import training
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BITS = 8
 CONFIG = pixelrnn.EntropyConfig(bits=BITS, filters=2 * BITS)
+GROUPED = pixelrnn.EntropyConfig(bits=BITS, filters=2 * BITS, bit_groups=2)
 IDENTITY = {"name": "fake_codec", "weights_sha256": "00" * 32}
 
 
@@ -42,9 +43,30 @@ def synthetic_codes(count, iterations, rows, columns, seed=0, flip=0.05):
           ).astype(np.int8)
 
 
-def _random_model(seed, stddev=0.3):
+def paired_codes(codes, seed=0, flip=0.05):
+  """``codes`` with bit k + K/2 = bit k of the same position, but with
+  probability ``flip``: structure that only bit groups can use."""
+  rng = np.random.default_rng(seed)
+  half = BITS // 2
+  flips = np.where(rng.random(codes[..., :half].shape) < flip, -1, 1)
+  return np.concatenate([codes[..., :half], codes[..., :half] * flips],
+                        axis=-1).astype(np.int8)
+
+
+def _random_model(seed, stddev=0.3, config=CONFIG):
   """Random weights everywhere, also where initializers put zeros."""
-  return testing.random_entropy_model(CONFIG, seed, stddev)
+  return testing.random_entropy_model(config, seed, stddev)
+
+
+def _with_groups(model):
+  """A GROUPED model with ``model``'s weights (its groups' weights at 0)."""
+  grouped = pixelrnn.BinaryPixelRNN(GROUPED).build_variables()
+  weights = {v.name: v for v in model.variables}
+  for v in grouped.variables:
+    if v.name in weights:
+      v.assign(weights.pop(v.name))
+  assert not weights  # Every weight found its place.
+  return grouped
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +97,18 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def coder(trained):
   return saved_model.load(trained[1])
+
+
+@pytest.fixture(scope="module")
+def grouped(trained, tmp_path_factory):
+  """(model, SavedEntropyCoder): ``trained`` with 2 bit groups, whose
+  weights predict bit k + 4 equal to bit k (what paired_codes mostly is)."""
+  model = _with_groups(trained[0])
+  half = BITS // 2
+  model.intra.assign(4. * np.eye(BITS, k=half, dtype=np.float32))
+  codec_dir = tmp_path_factory.mktemp("grouped")
+  saved_model.save(model, str(codec_dir), IDENTITY)
+  return model, saved_model.load(saved_model.entropy_directory(str(codec_dir)))
 
 
 # --- Bins. --------------------------------------------------------------------
@@ -135,8 +169,9 @@ def test_predictions_are_causal():
     assert np.abs(model(changed).numpy() - base)[t, 0, i, j].max() > 0
 
 
-def test_coding_path_computes_the_training_path():
-  model = _random_model(2)
+@pytest.mark.parametrize("config", [CONFIG, GROUPED])
+def test_coding_path_computes_the_training_path(config):
+  model = _random_model(2, config=config)
   codes = synthetic_codes(1, 3, 4, 5, seed=5)[0].astype(np.float32)
   expected = model(codes[:, None]).numpy()[:, 0]
   r = CONFIG.radius
@@ -152,8 +187,41 @@ def test_coding_path_computes_the_training_path():
                                          progressive[i])
       for j in range(5):
         left = np.pad(codes[t, i], [[r, 0], [0, 0]])[j:j + r].reshape(1, -1)
-        logits = model.position_logits(context[j][None], left)
+        logits = model.intra_logits(
+            model.position_logits(context[j][None], left),
+            codes[t, i, j][None])
         np.testing.assert_allclose(logits[0], expected[t, i, j], atol=1e-4)
+
+
+def test_bit_groups_see_the_earlier_groups_of_their_position_only():
+  model = _random_model(4, config=GROUPED)
+  codes = synthetic_codes(1, 2, 4, 5, seed=9)[0][:, None].astype(np.float32)
+  base = model(codes).numpy()
+  weights = model.intra.numpy()
+  half = BITS // 2
+  for m in (0, half - 1, half, BITS - 1):
+    changed = codes.copy()
+    changed[1, 0, 2, 3, m] *= -1
+    diff = model(changed).numpy()[1, 0, 2, 3] - base[1, 0, 2, 3]
+    if m < half:  # Moves the second group's logits by -2 b_m W[m, k].
+      np.testing.assert_allclose(
+          diff[half:], -2 * codes[1, 0, 2, 3, m] * weights[m, half:],
+          rtol=1e-4, atol=1e-5)
+    else:
+      np.testing.assert_array_equal(diff[half:], 0)
+    np.testing.assert_array_equal(diff[:half], 0)
+  with pytest.raises(ValueError, match="bit_groups must divide"):
+    pixelrnn.EntropyConfig(bits=BITS, bit_groups=3)
+
+
+def test_bit_groups_start_as_the_model_without_them():
+  """Zero group weights: the function of the same network without groups
+  (tools/train_entropy.py --bit_groups with --init_from)."""
+  plain = _random_model(6)
+  model = _with_groups(plain)
+  np.testing.assert_array_equal(model.intra.numpy(), 0)
+  codes = synthetic_codes(1, 2, 4, 5, seed=9)[0][:, None].astype(np.float32)
+  np.testing.assert_array_equal(model(codes).numpy(), plain(codes).numpy())
 
 
 def test_training_learns_and_resumes_from_its_checkpoint(tmp_path):
@@ -225,6 +293,30 @@ def test_structured_codes_compress_to_the_cross_entropy(trained, coder):
   assert actual.sum() >= ideal - 16 * len(chunks)
 
 
+def test_bit_groups_round_trip_and_code_what_they_predict(trained, coder,
+                                                         grouped):
+  model, grouped_coder = grouped
+  rng = np.random.default_rng(17)
+  random = rng.choice(np.array([-1, 1], np.int8), size=(2, 3, 5, BITS))
+  np.testing.assert_array_equal(
+      grouped_coder.decompress(grouped_coder.compress(random), 3, 5), random)
+  codes = paired_codes(synthetic_codes(1, 3, 16, 16, seed=7)[0], seed=1)
+  chunks = grouped_coder.compress(codes)
+  np.testing.assert_array_equal(grouped_coder.decompress(chunks, 16, 16),
+                                codes)
+  actual = np.array([len(c) * 8 for c in chunks])
+  xent = grouped_coder.cross_entropy(codes)
+  assert (actual <= xent * 1.002 + 32).all(), (actual, xent)
+  assert (actual >= xent * 0.99 - 32).all(), (actual, xent)
+  # The second group costs little once the first is known: the file is
+  # smaller than without groups (same network otherwise; 0.80 here).
+  without = np.array([len(c) * 8 for c in coder.compress(codes)])
+  assert actual.sum() < 0.85 * without.sum(), (actual, without)
+  # Later iterations after a context, as without groups.
+  later = grouped_coder.decompress(chunks[1:], 16, 16, context=codes[:1])
+  np.testing.assert_array_equal(later, codes[1:])
+
+
 def test_later_iterations_decode_after_a_context(coder):
   codes = synthetic_codes(1, 5, 5, 6, seed=11)[0]
   chunks = coder.compress(codes)
@@ -249,12 +341,15 @@ def test_saved_model_records_its_identity(trained, coder):
   assert coder.weights_sha256 == info["weights_sha256"]
 
 
-@pytest.mark.parametrize("onednn", ["0", "1"])
-def test_two_processes_code_identical_bytes(tmp_path, trained, coder, onednn):
+@pytest.mark.parametrize("onednn,groups", [("0", 1), ("1", 1), ("0", 2)])
+def test_two_processes_code_identical_bytes(tmp_path, coder, grouped, onednn,
+                                            groups):
   """Encoder and decoder in other processes agree with this one, bit for bit,
   also with other convolution kernels (oneDNN on or off: other summation
   orders, as on another CPU; tfrnncomp/entropy/integer.py)."""
-  codes = synthetic_codes(1, 3, 9, 11, seed=13)[0]
+  if groups > 1:
+    coder = grouped[1]
+  codes = paired_codes(synthetic_codes(1, 3, 9, 11, seed=13)[0])
   chunks = coder.compress(codes)
   np.save(tmp_path / "codes.npy", codes)
   np.save(tmp_path / "chunks.npy", np.array(chunks, dtype=object),
@@ -263,7 +358,7 @@ def test_two_processes_code_identical_bytes(tmp_path, trained, coder, onednn):
       import sys, numpy as np
       sys.path.insert(0, {ROOT!r})
       from tfrnncomp.entropy import saved_model
-      coder = saved_model.load({trained[1]!r})
+      coder = saved_model.load({coder.directory!r})
       codes = np.load({str(tmp_path / "codes.npy")!r})
       chunks = np.load({str(tmp_path / "chunks.npy")!r}, allow_pickle=True)
       np.save({str(tmp_path / "their_chunks.npy")!r},

@@ -7,6 +7,7 @@ tests/test_entropy.py.
 """
 
 import numpy as np
+import pytest
 
 from tfrnncomp import testing
 from tfrnncomp.entropy import integer
@@ -14,11 +15,12 @@ from tfrnncomp.entropy import pixelrnn
 
 BITS = 8
 CONFIG = pixelrnn.EntropyConfig(bits=BITS, filters=2 * BITS)
+GROUPED = pixelrnn.EntropyConfig(bits=BITS, filters=2 * BITS, bit_groups=4)
 
 
-def _random_model(seed, stddev=0.3):
+def _random_model(seed, stddev=0.3, config=CONFIG):
   """Random weights everywhere, also where initializers put zeros."""
-  return testing.random_entropy_model(CONFIG, seed, stddev)
+  return testing.random_entropy_model(config, seed, stddev)
 
 
 def _random_codes(shape, seed):
@@ -44,12 +46,15 @@ def _coding_path_logits(model, codes):
                                          progressive[i])
       for j in range(columns):
         left = np.pad(codes[t, i], [[r, 0], [0, 0]])[j:j + r].reshape(1, -1)
-        out[t, i, j] = model.position_logits(context[j][None], left)[0]
+        out[t, i, j] = model.intra_logits(
+            model.position_logits(context[j][None], left),
+            codes[t, i, j][None])[0]
   return out
 
 
-def test_integer_path_follows_the_float_network_on_a_fixed_grid():
-  model = _random_model(3)
+@pytest.mark.parametrize("config", [CONFIG, GROUPED])
+def test_integer_path_follows_the_float_network_on_a_fixed_grid(config):
+  model = _random_model(3, config=config)
   exact = integer.IntegerPixelRNN(model)
   codes = _random_codes((3, 4, 5), seed=4)
   expected = model(codes[:, None].astype(np.float32)).numpy()[:, 0]
@@ -73,6 +78,13 @@ def test_integer_weights_fit_their_bounds():
     assert np.abs(kernel).max() <= 2 ** integer.WEIGHT_BITS
     assert np.abs(kernel).max() > 2 ** (integer.WEIGHT_BITS - 1)
     np.testing.assert_array_equal(kernel, np.round(kernel))
+  grouped = integer.IntegerPixelRNN(_random_model(5, config=GROUPED))
+  intra = grouped.intra.numpy()  # Scale 2^A, the later groups' rows masked.
+  np.testing.assert_array_equal(intra, np.round(intra))
+  assert np.abs(intra).max() <= 2 ** (integer.CLIP_BITS +
+                                      integer.ACTIVATION_BITS)
+  np.testing.assert_array_equal(intra * (1 - np.array(GROUPED.intra_mask())),
+                                0)
   table = exact.tanh_table.numpy()
   assert table.shape == (2 * integer.TABLE_RANGE << integer.TABLE_BITS,)
   assert (np.diff(table) >= 0).all()

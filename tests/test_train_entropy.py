@@ -143,6 +143,19 @@ def test_a_new_run_starts_from_a_saved_entropy_model(tmp_path,
   with open(os.path.join(model, "entropy", "entropy.json")) as f:
     training = json.load(f)["training"]
   assert training["init_from"] == model and training["decay_steps"] == 1
+  # Bit groups start from a model without them as the same function.
+  trained_held_out = second.stdout.split("(mean ")[1].split(")")[0]
+  groups = _run(*common, f"--train_dir={tmp_path / 'groups'}", "--steps=1",
+                f"--init_from={model}", "--bit_groups=2")
+  assert groups.returncode == 0, groups.stderr
+  assert (f"held-out {trained_held_out} bits per bit before training"
+          in groups.stdout)
+  with open(os.path.join(model, "entropy", "entropy.json")) as f:
+    assert json.load(f)["config"]["bit_groups"] == 2
+  odd = _run(*common, f"--train_dir={tmp_path / 'odd'}", "--bit_groups=3")
+  assert odd.returncode == 2
+  assert odd.stderr.strip().startswith("train_entropy.py: error: "
+                                       "--bit_groups: bit_groups must divide")
   wider = _run(*common[:-4], "--filters=8", "--validation_fraction=0.25",
                "--log_every=1", f"--train_dir={tmp_path / 'third'}",
                "--steps=1", f"--init_from={model}")

@@ -91,7 +91,7 @@ level, for any C), chunk 1 at most :func:`max_enhancement_chunk_size`
 import dataclasses
 import struct
 import zlib
-from typing import List, Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 

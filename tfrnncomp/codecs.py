@@ -52,7 +52,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 import time
 from typing import Iterator, Optional, Sequence
 
@@ -498,10 +497,10 @@ class LearnedCodec(Codec):
             f"tools/encoder.py writes ({entropy}"
             + (f"; codes searched, --search_steps={self.search_steps}"
                if self.search_steps else "")
-            + f"), reconstructions decoded "
-            f"from those bytes; one encode and one decode at the largest "
-            f"count give every point (a stream cut after t chunks is the "
-            f"stream of t iterations), their times apportioned t/T")
+            + "), reconstructions decoded "
+            "from those bytes; one encode and one decode at the largest "
+            "count give every point (a stream cut after t chunks is the "
+            "stream of t iterations), their times apportioned t/T")
 
   def compress(self, image, quality):
     from tfrnncomp import cli  # pylint: disable=g-import-not-at-top

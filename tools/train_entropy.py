@@ -21,6 +21,9 @@ and reuses the cached codes):
      python tools/train_entropy.py --model ~/cand/fine_tuned \
          --init_from savedmodels/residual_gru --train_dir ~/runs/entropy_ft \
          --images 200 --steps 3000 --decay_steps 1500
+
+   (--bit_groups G, with --init_from a model without groups: the same
+   network plus the groups' weights, which start at 0.)
 3. Export: the model, as a SavedModel with its range coder, to
    MODEL/entropy/ (tfrnncomp/entropy/saved_model.py), where tools/encoder.py
    and tools/decoder.py find it; prints its identifier and the held-out
@@ -65,6 +68,13 @@ flags.DEFINE_string("init_from", None, "Start a new run from a saved entropy "
                     "or an entropy directory. Ignored when --train_dir holds "
                     "a checkpoint to resume.")
 flags.DEFINE_integer("filters", 32, "Channels of the entropy network.")
+flags.DEFINE_integer("bit_groups", 1, "Code each position's bits in this "
+                     "many groups, each conditioned on the ones before "
+                     "(must divide the codec's bits; 1: all at once). More "
+                     "groups, fewer bits, more range-coder calls when "
+                     "decoding (tfrnncomp/entropy/pixelrnn.py). With "
+                     "--init_from a model without groups, the groups' "
+                     "weights start at 0.")
 flags.DEFINE_integer("search_steps", 0, "Train on the codes of the searching "
                      "encoder (tools/encoder.py --search_steps; "
                      "tfrnncomp/code_search.py), this many steps; generating "
@@ -86,7 +96,8 @@ def main(argv):
     raise app.UsageError(f"--data_dir {FLAGS.data_dir} is not a folder")
   if FLAGS.crop % 16 or FLAGS.crop < 16:
     raise app.UsageError("--crop must be a positive multiple of 16")
-  for name in ("images", "iterations", "steps", "batch_size", "filters"):
+  for name in ("images", "iterations", "steps", "batch_size", "filters",
+               "bit_groups"):
     if FLAGS[name].value < 1:
       raise app.UsageError(f"--{name} must be positive")
   for name in ("warmup_steps", "decay_steps", "search_steps"):
@@ -123,7 +134,11 @@ def main(argv):
   log(f"codes: {len(train_codes)} training and {len(validation_codes)} "
       f"held-out crops of {codes.shape[1:]} (T, h, w, K)")
 
-  config = pixelrnn.EntropyConfig(bits=codec.bits, filters=FLAGS.filters)
+  try:
+    config = pixelrnn.EntropyConfig(bits=codec.bits, filters=FLAGS.filters,
+                                    bit_groups=FLAGS.bit_groups)
+  except ValueError as e:
+    raise app.UsageError(f"--bit_groups: {e}") from None
   config_path = os.path.join(train_dir, "entropy_config.json")
   if os.path.exists(config_path):
     with open(config_path) as f:
@@ -146,6 +161,7 @@ def main(argv):
       kept = export_lib.restore_weights(model, init_from)
     except ValueError as e:
       raise app.UsageError(f"--init_from: {e}") from None
+    kept = [name for name in kept if name.split(":")[0] != "intra"]
     if kept:
       raise app.UsageError(f"--init_from {FLAGS.init_from}: its entropy "
                            f"model lacks {', '.join(kept)}; configs differ")

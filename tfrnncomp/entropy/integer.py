@@ -33,6 +33,8 @@ in any order, with or without FMA:
                   f(centre) 2^A; stored in the model, never recomputed
     products      (u_q v_q) 2^-A, floored (the LSTM's gates times states)
     logits        l = y_q 2^-A, exact, so bins_lib.logits_to_bins is exact
+    bit groups    l_k += sum_m W_q[m, k] b_m 2^-A, W_q = round(W 2^A) masked
+                  (integers times +-1: exact)
 
 Every rescaling is by a power of two (exact) and every rounding is a floor of
 an exact number, so nothing depends on the platform's float rounding. Bound:
@@ -170,6 +172,14 @@ class IntegerPixelRNN(tf.Module):
                           relu=True, name="hidden")
     self.out = _Affine(w(model.out), b(model.out), kind="dense", name="out")
     one = 1 << ACTIVATION_BITS
+    if config.bit_groups > 1:
+      # The logits' scale 2^A: b_m = +-1 adds +-W_q[m, k] to logit k's y_q.
+      masked = model.intra.numpy().astype(np.float64) * np.asarray(
+          config.intra_mask())
+      limit = float(1 << CLIP_BITS)  # int32-safe, as the activations.
+      self.intra = tf.Variable(np.round(np.clip(masked, -limit, limit) * one),
+                               trainable=False,
+                               dtype=tf.int32, name="intra")
     self.iteration_embedding = tf.Variable(
         np.floor(model.iteration_embedding.numpy().astype(np.float64) * one),
         trainable=False, dtype=_DTYPE, name="iteration_embedding")
@@ -247,3 +257,10 @@ class IntegerPixelRNN(tf.Module):
     """Logits [1, K] (exact multiples of 2^-A, float64)."""
     z = _clip(context + self.left(self._bits(left_bits)), relu=True)
     return self.out(self.hidden(z)) * 2. ** -ACTIVATION_BITS
+
+  def intra_logits(self, logits, bits):
+    """As BinaryPixelRNN.intra_logits: + sum_m W_q[m, k] b_m 2^-A, exact."""
+    if self.config.bit_groups == 1:
+      return logits
+    correction = tf.matmul(tf.cast(bits, _DTYPE), tf.cast(self.intra, _DTYPE))
+    return logits + correction * 2. ** -ACTIVATION_BITS

@@ -19,9 +19,12 @@ move a logit across a bin boundary. So both sides run *one* Python function,
     per iteration t:  P = progressive_context(b_{t-1..t-3}, mean_{s<t} b_s, t)
       per row i:      context, state = row_context(b_t[i-3..i-1], state, P[i])
         per column j: logits = position_logits(context[j], b_t[i, j-3..j-1])
-                      bins = logits_to_bins(logits)                       [K]
-                      encoder: entropy_encode_index(handle, bins, b_t[i, j])
-                      decoder: b_t[i, j] = entropy_decode_index(handle, bins)
+          per group g: bins = logits_to_bins(intra_logits(logits, groups < g))
+                      encoder: entropy_encode_index(handle, bins, b_t[i, j, g])
+                      decoder: b_t[i, j, g] = entropy_decode_index(handle, bins)
+
+(K / G bits per group; one group of all K bits, and no ``intra_logits``,
+unless the model has ``bit_groups`` G > 1.)
 
 The only difference is where b_t[i, j] comes from; the network's inputs are
 the same bits, built by the same ops, in both. Rows and positions are nested
@@ -69,16 +72,30 @@ def _code_iteration(model, handle, iteration, recent, mean, codes=None,
   if not decoding:
     symbols = tf.cast(codes > 0, tf.int32)
 
+  groups = model.config.bit_groups
+  size = bits // groups
+
   def column(j, handle, row, context, i):
     left = tf.reshape(row[j:j + r], [1, r * bits])
-    position_bins = bins_lib.logits_to_bins(
-        model.position_logits(context[j][None], left))[0]
-    if decoding:
-      handle, symbol = tfc.entropy_decode_index(
-          handle, position_bins, tf.constant([bits]), tf.int32)
-    else:
-      symbol = symbols[i, j]
-      handle = tfc.entropy_encode_index(handle, position_bins, symbol)
+    logits = model.position_logits(context[j][None], left)
+    coded = []  # The position's symbols so far, group by group.
+    for g in range(groups):
+      if g:  # Condition on the groups before g (zeros stand for the rest).
+        known = tf.concat(coded, axis=0) * 2 - 1
+        known = tf.pad(known, [[0, bits - g * size]])[None]
+        group_logits = model.intra_logits(logits, known)
+      else:
+        group_logits = logits
+      group_bins = bins_lib.logits_to_bins(
+          group_logits[0, g * size:(g + 1) * size])
+      if decoding:
+        handle, symbol = tfc.entropy_decode_index(
+            handle, group_bins, tf.constant([size]), tf.int32)
+      else:
+        symbol = symbols[i, j, g * size:(g + 1) * size]
+        handle = tfc.entropy_encode_index(handle, group_bins, symbol)
+      coded.append(symbol)
+    symbol = coded[0] if groups == 1 else tf.concat(coded, axis=0)
     code = tf.cast(symbol, tf.float32) * 2. - 1.
     row = tf.tensor_scatter_nd_update(row, [[j + r]], code[None])
     return handle, row
