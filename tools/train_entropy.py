@@ -124,6 +124,11 @@ def main(argv):
   os.makedirs(train_dir, exist_ok=True)
   codec = cli.load_codec(FLAGS.model)
   log(f"codec {FLAGS.model}: {codec.describe_identity()}, {codec.bits} bits")
+  try:  # Before the codes: a wrong flag costs no encoding.
+    config = pixelrnn.EntropyConfig(bits=codec.bits, filters=FLAGS.filters,
+                                    bit_groups=FLAGS.bit_groups)
+  except ValueError as e:
+    raise app.UsageError(f"--bit_groups: {e}") from None
 
   codes = codes_dataset.generate_codes(
       codec, FLAGS.data_dir, train_dir, FLAGS.images, crop=FLAGS.crop,
@@ -134,11 +139,6 @@ def main(argv):
   log(f"codes: {len(train_codes)} training and {len(validation_codes)} "
       f"held-out crops of {codes.shape[1:]} (T, h, w, K)")
 
-  try:
-    config = pixelrnn.EntropyConfig(bits=codec.bits, filters=FLAGS.filters,
-                                    bit_groups=FLAGS.bit_groups)
-  except ValueError as e:
-    raise app.UsageError(f"--bit_groups: {e}") from None
   config_path = os.path.join(train_dir, "entropy_config.json")
   if os.path.exists(config_path):
     with open(config_path) as f:
