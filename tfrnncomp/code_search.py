@@ -43,7 +43,7 @@ the entropy model codes the searched codes as any others (they cost 3-8%
 more bits under a model trained on the encoder's own codes). Each step
 costs about four decoder steps (forward and backward, then the check): with
 4 steps the network's encoding takes 12-15 times as long. Measured on Kodak
-(README, "Code search"): with 4 steps, BD-rate -11.5% in PSNR and -2.7% in
+(README, "Code search"): with 4 steps, BD-rate -11.6% in PSNR and -2.4% in
 MS-SSIM against the encoder's codes, over 1-16 iterations.
 """
 
