@@ -311,6 +311,33 @@ def restore_weights(model, directory, log=None):
   return kept
 
 
+def load_network(directory):
+  """The Keras network of a codec SavedModel: its config, then its weights.
+
+  For tools that need the network itself (its layers, the training path)
+  rather than the exported signatures.
+
+  Raises:
+    tfrnncomp.errors.ModelError: no readable config, or weights that do not
+      match it.
+  """
+  from tfrnncomp import errors  # pylint: disable=g-import-not-at-top
+  from tfrnncomp import models  # pylint: disable=g-import-not-at-top
+  try:
+    config = load_config(directory)
+  except (OSError, ValueError) as error:
+    raise errors.ModelError(f"{directory}: no readable config.json ({error})")
+  model = models.build_model(config)
+  try:
+    kept = restore_weights(model, directory)
+  except (OSError, ValueError) as error:
+    raise errors.ModelError(f"{directory}: cannot load its weights ({error})")
+  if kept:
+    raise errors.ModelError(f"{directory} lacks weights of its own config: "
+                            f"{', '.join(kept)}")
+  return model
+
+
 # --- TensorFlow Serving layout. ---------------------------------------------
 
 _SERVING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")

@@ -56,20 +56,9 @@ flags.DEFINE_string("output_json", None, "Where to write the results.")
 
 
 def _load(directory):
-  try:
-    config = export_lib.load_config(directory)
-  except (OSError, ValueError) as error:
-    raise errors.ModelError(f"{directory}: no readable config.json ({error})")
-  if not models.is_iterative(config):
+  model = export_lib.load_network(directory)
+  if not models.is_iterative(model.config):
     raise errors.ModelError(f"{directory} is not a recurrent codec")
-  model = models.build_model(config)
-  try:
-    kept = export_lib.restore_weights(model, directory)
-  except (OSError, ValueError) as error:
-    raise errors.ModelError(f"{directory}: cannot load its weights ({error})")
-  if kept:
-    raise errors.ModelError(f"{directory} lacks weights of its own config: "
-                            f"{', '.join(kept)}")
   return model
 
 

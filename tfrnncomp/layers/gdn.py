@@ -139,11 +139,12 @@ class GDN(tfc.GDN):
     self.gamma_parameter = _Reparameterized(self.reparam_gamma, 0.)
     super().build(input_shape)
 
-  def call(self, inputs):
-    """tfc.GDN's computation, with the fast paths chosen in Python."""
-    inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
-    if self.rectify:
-      inputs = tf.nn.relu(inputs)
+  def norm_pool(self, inputs):
+    """``beta_i + sum_j gamma_ji |x_j|^alpha`` for (rectified) inputs x.
+
+    The layer is linear where this equals beta (``tfrnncomp.gdn_regime``
+    measures how far it is from that on real data).
+    """
     if self.alpha_value == 1.:
       norm_pool = inputs if self.rectify else tf.math.abs(inputs)
     elif self.alpha_value == 2.:
@@ -158,7 +159,14 @@ class GDN(tfc.GDN):
     else:
       gamma = tf.reshape(gamma, (rank - 2) * [1] + gamma.shape.as_list())
       norm_pool = tf.nn.convolution(norm_pool, gamma, padding="VALID")
-    norm_pool = tf.nn.bias_add(norm_pool, beta)
+    return tf.nn.bias_add(norm_pool, beta)
+
+  def call(self, inputs):
+    """tfc.GDN's computation, with the fast paths chosen in Python."""
+    inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+    if self.rectify:
+      inputs = tf.nn.relu(inputs)
+    norm_pool = self.norm_pool(inputs)
     if self.max_gain:
       norm_pool = tf.math.minimum(
           norm_pool, self.max_gain ** (1. / self.epsilon_value))
