@@ -26,11 +26,13 @@ GDN models" section gives the shipped models' numbers.
 
 import contextlib
 import dataclasses
+import itertools
 
 import numpy as np
 import tensorflow as tf
 
 from tfrnncomp import layers
+from tfrnncomp.models.toderici2017 import to_float
 
 __all__ = ["LayerRegime", "LINEAR_TOLERANCE", "gdn_layers", "measure",
            "record", "format_table"]
@@ -145,7 +147,7 @@ def record(model):
   if not found:
     raise ValueError(f"model {model.name!r} has no built GDN layers")
   accumulators = {}
-  order = iter(range(1 << 62))
+  order = itertools.count()
   for name, layer in found.items():
     accumulator = accumulators[name] = _Accumulator(layer)
 
@@ -164,11 +166,9 @@ def record(model):
   finally:
     for layer in found.values():
       del layer.call  # the instance attribute; the class's method is back
-  called = sorted((acc.first_call, name) for name, acc in accumulators.items()
-                  if acc.first_call is not None)
-  uncalled = [name for name, acc in accumulators.items() if acc.first_call is None]
-  results.extend(accumulators[name].result(name)
-                 for name in [n for _, n in called] + uncalled)
+  results.extend(acc.result(name) for name, acc in sorted(
+      accumulators.items(),
+      key=lambda item: (item[1].first_call is None, item[1].first_call or 0)))
 
 
 def measure(model, images, **call_kwargs):
@@ -182,8 +182,7 @@ def measure(model, images, **call_kwargs):
   """
   with record(model) as results:
     for image in images:
-      x = tf.cast(tf.convert_to_tensor(image)[None], tf.float32) / 255. - .5
-      model(x, training=False, **call_kwargs)
+      model(to_float(image[None]), training=False, **call_kwargs)
   return results
 
 
