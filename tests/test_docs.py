@@ -22,15 +22,22 @@ PAGES = ["README.md"] + sorted(
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
-def heading_ids(text):
-  """GitHub's ids of the Markdown headings of ``text``, in order."""
-  ids, seen, fenced = [], collections.Counter(), False
+def unfenced_lines(text):
+  """The lines of ``text`` outside fenced code blocks (and not the fences)."""
+  fenced = False
   for line in text.splitlines():
     if line.lstrip().startswith("```"):
       fenced = not fenced
-      continue
+    elif not fenced:
+      yield line
+
+
+def heading_ids(text):
+  """GitHub's ids of the Markdown headings of ``text``, in order."""
+  ids, seen = [], collections.Counter()
+  for line in unfenced_lines(text):
     match = re.match(r"^#{1,6} +(.*?)\s*#*\s*$", line)
-    if fenced or not match:
+    if not match:
       continue
     slug = re.sub(r"[^\w\- ]", "", match.group(1).lower()).replace(" ", "-")
     ids.append(slug if not seen[slug] else f"{slug}-{seen[slug]}")
@@ -40,14 +47,8 @@ def heading_ids(text):
 
 def links(text):
   """Relative link targets of ``text`` outside fenced code blocks."""
-  out, fenced = [], False
-  for line in text.splitlines():
-    if line.lstrip().startswith("```"):
-      fenced = not fenced
-    elif not fenced:
-      out += [t for t in LINK.findall(line)
-              if not re.match(r"^[a-z][a-z0-9+.-]*:", t)]  # http:, mailto:
-  return out
+  return [t for line in unfenced_lines(text) for t in LINK.findall(line)
+          if not re.match(r"^[a-z][a-z0-9+.-]*:", t)]  # http:, mailto:
 
 
 def read(path):
