@@ -125,7 +125,7 @@ def test_a_float32_run_resumes_with_bfloat16_convolutions(tmp_path, images):
       ("--iteration_ms_ssim_weight=-1",
        "iteration_ms_ssim_weight must be in [0, 100]"),
       ("--priming=9", "priming must be in [0, 8]"),
-      ("--rate_weight=0.1", "--rate_weight needs --entropy_model"),
+      ("--rate_weight=0.1", "--rate_weight and --rate_target need --entropy_model"),
       (f"--entropy_model={tmp_path}", "only used with --rate_weight"),
       (["--rate_weight=0.1", f"--entropy_model={tmp_path}"],
        "has no valid entropy.json")]:

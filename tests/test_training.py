@@ -341,7 +341,7 @@ def test_the_rate_term_trains_the_encoder_towards_predictable_codes(tmp_path):
 
 
 def test_rate_term_configuration_errors(tmp_path):
-  with pytest.raises(ValueError, match="needs an entropy_model"):
+  with pytest.raises(ValueError, match="need an entropy_model"):
     training.TrainConfig(rate_weight=0.1)
   with pytest.raises(ValueError, match="only used with a rate_weight"):
     training.TrainConfig(entropy_model=str(tmp_path))
@@ -376,3 +376,93 @@ def test_a_run_with_the_rate_term_logs_the_bits(image_dir, tmp_path):
   with open(tmp_path / "run" / "train_config.json") as f:
     saved = json.load(f)
   assert saved["rate_weight"] == 0.1 and saved["entropy_model"] == directory
+
+
+# --- The rate ceiling (dual ascent on per-iteration multipliers). -------------
+
+
+def test_the_rate_ceiling_raises_a_multiplier_only_while_it_is_exceeded(
+    tmp_path):
+  directory = _entropy_model_preferring_ones(tmp_path / "codec")
+  tc = training.TrainConfig(patch_size=32, iterations=3, rate_weight=0.1,
+                            rate_weight_ratio=0.5, rate_target=0.5,
+                            rate_target_step=0.01, entropy_model=directory)
+  objective = training._objective(config.get_preset("tiny"), tc)  # pylint: disable=protected-access
+  metrics = np.zeros([3, 3], np.float32)
+  metrics[:, 2] = [0.9, 0.5, 0.2]  # Over, at and under the ceiling.
+  for _ in range(10):
+    objective.update(metrics)
+  np.testing.assert_allclose(objective.multipliers.numpy(), [0.04, 0., 0.],
+                             atol=1e-6)
+  # lambda_t = lambda_R rho^(t-1) + mu_t.
+  np.testing.assert_allclose(objective.rate_weights, [0.14, 0.05, 0.025],
+                             atol=1e-6)
+  # Under the ceiling the multiplier falls back, but never below 0.
+  metrics[:, 2] = 0.3
+  for _ in range(30):
+    objective.update(metrics)
+  np.testing.assert_allclose(objective.multipliers.numpy(), 0., atol=1e-7)
+  # The multipliers price the bits in the loss: d loss / d mu_t = w_t R_t / T.
+  x = tf.constant(np.asarray(testing.photo_crops(1, 32)), tf.float32) / 255. - .5
+  model = models.build_model(config.get_preset("tiny"))
+  tf.random.set_seed(0)
+  base, metrics = objective.loss(model, x)
+  objective.multipliers.assign([1., 0., 0.])
+  tf.random.set_seed(0)
+  priced, again = objective.loss(model, x)
+  weights = training.iteration_weights(3)
+  np.testing.assert_allclose(again.numpy(), metrics.numpy(), rtol=1e-5)
+  np.testing.assert_allclose(priced - base, weights[0] * metrics[0, 2] / 3,
+                             rtol=1e-4)
+  # rate_target_from: the iterations before it are never constrained.
+  later = training._objective(config.get_preset("tiny"), dataclasses.replace(  # pylint: disable=protected-access
+      tc, rate_target_from=2))
+  later.update(np.ones([3, 3], np.float32))
+  np.testing.assert_allclose(later.multipliers.numpy(), [0., .005, .005])
+  # Without a ceiling, update() changes nothing.
+  plain = training._objective(config.get_preset("tiny"), dataclasses.replace(  # pylint: disable=protected-access
+      tc, rate_target=0.))
+  plain.update(np.ones([3, 3], np.float32))
+  np.testing.assert_array_equal(plain.multipliers.numpy(), 0.)
+
+
+def test_rate_ceiling_configuration_errors(tmp_path):
+  with pytest.raises(ValueError, match=r"rate_target must be in \[0, 1\)"):
+    training.TrainConfig(rate_target=1., entropy_model=str(tmp_path))
+  with pytest.raises(ValueError, match=r"rate_target_step must be in"):
+    training.TrainConfig(rate_target=.8, rate_target_step=0.,
+                         entropy_model=str(tmp_path))
+  with pytest.raises(ValueError, match="need an entropy_model"):
+    training.TrainConfig(rate_target=.8)
+  with pytest.raises(ValueError, match=r"rate_target_from must be in \[1, "):
+    training.TrainConfig(rate_target=.8, iterations=4, rate_target_from=5,
+                         entropy_model=str(tmp_path))
+  # A ceiling alone (lambda_R = 0) is a valid rate term.
+  assert training.TrainConfig(rate_target=.8,
+                              entropy_model=str(tmp_path)).rate_weight == 0.
+
+
+def test_the_rate_ceilings_multipliers_are_checkpointed_and_resumed(
+    image_dir, tmp_path):
+  directory = _entropy_model_preferring_ones(tmp_path / "codec")
+  # Codes cost at least 0.18 bits per bit here: the ceiling is always exceeded.
+  tc = training.TrainConfig(steps=2, batch_size=2, patch_size=32,
+                            iterations=2, warmup_steps=1, log_every=1,
+                            rate_target=0.01, rate_target_step=0.1,
+                            entropy_model=directory)
+  run = str(tmp_path / "run")
+  lines = []
+  training.train(config.get_preset("tiny"), tc, image_dir, run,
+                 log=lines.append)
+  assert "mu mean/max" in lines[-1], lines
+  reader = tf.train.load_checkpoint(run)
+  saved = reader.get_tensor("rate_multipliers/.ATTRIBUTES/VARIABLE_VALUE")
+  assert saved.shape == (2,) and np.all(saved > 0.02), saved
+  lines = []
+  training.train(config.get_preset("tiny"), dataclasses.replace(tc, steps=3),
+                 image_dir, run, log=lines.append)
+  assert "resumed from" in lines[0], lines
+  resumed = tf.train.load_checkpoint(run).get_tensor(
+      "rate_multipliers/.ATTRIBUTES/VARIABLE_VALUE")
+  # One more step from the restored values, not from 0.
+  assert np.all(resumed > saved), (saved, resumed)

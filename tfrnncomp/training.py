@@ -45,7 +45,26 @@ the rate, so that every truncation point stays a good operating point. The
 gradient reaches the encoder through the binarizer's straight-through
 estimator, both as the coded bit and as the context of later bits; the
 entropy model itself stays frozen (retrain it on the new codes afterwards
-with ``tools/train_entropy.py``). Toderici et al.
+with ``tools/train_entropy.py``).
+
+Rate ceiling (``TrainConfig.rate_target`` R* > 0): the constrained problem
+min L_distortion subject to R_t <= R* for every iteration, solved by
+stochastic dual ascent on a multiplier per iteration (the Lagrangian method
+of constrained optimization; Platt & Barr, "Constrained Differential
+Optimization", NIPS 1987):
+
+    lambda_t = lambda_R rho_R^(t-1) + mu_t,
+    mu_t <- max(0, mu_t + eta (R_t - R*))   after every step,
+
+for t >= ``TrainConfig.rate_target_from`` (mu_t = 0 before), eta =
+``TrainConfig.rate_target_step``, R_t the step's batch mean. mu_t
+grows while iteration t's codes cost more than R* bits per bit and shrinks
+back to 0 once they cost less, so an iteration already under the ceiling
+keeps the plain rate-distortion trade. The multipliers are checkpointed with
+the weights. Files 15% smaller than t/8 bpp at every iteration count need
+R_t <= 0.85 on average; a codec trained with the rate term alone codes its
+third and later iterations at 0.9-0.98 bits per bit.
+Toderici et al.
 2017 train without one: their codes cost a fixed 1/8 bpp per iteration, and
 the entropy coder saves only what is left to predict.
 
@@ -100,6 +119,13 @@ class TrainConfig:
   rate_weight: float = 0.0
   # lambda_t = rate_weight * rate_weight_ratio^(t-1).
   rate_weight_ratio: float = 1.0
+  # A ceiling on every iteration's R_t (bits per bit under entropy_model);
+  # 0: none. Enforced by a multiplier mu_t >= 0 added to lambda_t, raised by
+  # dual ascent (rate_target_step) while R_t exceeds it.
+  rate_target: float = 0.0
+  rate_target_step: float = 0.002
+  # The first iteration (1-based) the ceiling applies to.
+  rate_target_from: int = 1
   entropy_model: str = ""
   seed: int = 0
   log_every: int = 20
@@ -130,10 +156,20 @@ class TrainConfig:
     if not 0.1 <= self.rate_weight_ratio <= 10:
       raise ValueError(f"rate_weight_ratio must be in [0.1, 10], got "
                        f"{self.rate_weight_ratio}")
-    if self.rate_weight and not self.entropy_model:
-      raise ValueError("rate_weight needs an entropy_model")
-    if self.entropy_model and not self.rate_weight:
-      raise ValueError("entropy_model is only used with a rate_weight > 0")
+    if not 0 <= self.rate_target < 1:
+      raise ValueError(f"rate_target must be in [0, 1) bits per bit, got "
+                       f"{self.rate_target}")
+    if not 0 < self.rate_target_step <= 1:
+      raise ValueError(f"rate_target_step must be in (0, 1], got "
+                       f"{self.rate_target_step}")
+    if not 1 <= self.rate_target_from <= self.iterations:
+      raise ValueError(f"rate_target_from must be in [1, iterations = "
+                       f"{self.iterations}], got {self.rate_target_from}")
+    if (self.rate_weight or self.rate_target) and not self.entropy_model:
+      raise ValueError("rate_weight and rate_target need an entropy_model")
+    if self.entropy_model and not (self.rate_weight or self.rate_target):
+      raise ValueError("entropy_model is only used with a rate_weight > 0 "
+                       "or a rate_target > 0")
 
 
 def iteration_weights(iterations, ratio=1.0):
@@ -364,9 +400,12 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
                                          global_clipnorm=tc.clip_norm)
     optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
-                                     step=step)
     objective = _objective(config, tc)
+    tracked = {}
+    if getattr(objective, "rate_target", 0):
+      tracked["rate_multipliers"] = objective.multipliers
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                                     step=step, **tracked)
   chief = _is_chief(strategy)
   ckpt_dir = train_dir if chief else os.path.join(
       train_dir, f"worker_{strategy.cluster_resolver.task_id}")
@@ -435,6 +474,7 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
     step.assign_add(1)
     window_steps += 1
     if applied.numpy() == 1:
+      objective.update(metrics)
       window_loss += objective.loss_value(metrics)
     else:
       window_skipped += 1  # No weight changed (see step_fn).
@@ -537,10 +577,17 @@ class _RecurrentObjective:
     self.ms_ssim_weight = tc.iteration_ms_ssim_weight
     self.scales = ms_ssim_scales(tc.patch_size)
     self.rate_weight = tc.rate_weight
-    self.rate_weights = tc.rate_weight * np.power(
+    self.rate_base = tc.rate_weight * np.power(
         tc.rate_weight_ratio, np.arange(tc.iterations)).astype(np.float32)
+    self.rate_target = tc.rate_target
+    self.rate_target_step = tc.rate_target_step
+    self.rate_target_mask = (np.arange(tc.iterations) + 1 >=
+                             tc.rate_target_from).astype(np.float32)
+    # mu_t of the rate ceiling (module docstring); zeros without one.
+    self.multipliers = tf.Variable(tf.zeros([tc.iterations]), trainable=False,
+                                   name="rate_multipliers")
     self.entropy_model = None
-    if tc.rate_weight:
+    if tc.rate_weight or tc.rate_target:
       from tfrnncomp.entropy import saved_model  # pylint: disable=g-import-not-at-top
       self.entropy_model, _ = saved_model.load_network(tc.entropy_model)
       self.entropy_model.trainable = False
@@ -558,8 +605,22 @@ class _RecurrentObjective:
       return loss, metrics
     bits = rate(self.entropy_model, codes)
     weights = iteration_weights(self.iterations, self.weight_ratio)
-    return (loss + tf.reduce_mean(weights * self.rate_weights * bits),
+    lambdas = self.rate_base + self.multipliers
+    return (loss + tf.reduce_mean(weights * lambdas * bits),
             tf.concat([metrics, bits[:, None]], -1))
+
+  @property
+  def rate_weights(self):
+    """lambda_t of every iteration now (numpy [T])."""
+    return self.rate_base + self.multipliers.numpy()
+
+  def update(self, metrics):
+    """One dual-ascent step of the rate ceiling's multipliers (if any)."""
+    if not self.rate_target:
+      return
+    self.multipliers.assign(self.rate_target_mask * tf.maximum(
+        0., self.multipliers + self.rate_target_step *
+        (metrics[:, 2] - self.rate_target)))
 
   def loss_value(self, metrics):
     """The loss without the iteration weights (mean L1 when lambda = 0)."""
@@ -575,6 +636,9 @@ class _RecurrentObjective:
     if self.entropy_model is not None:
       line += (f"  bits/bit first/mean/last {metrics[0, 2]:.3f}/"
                f"{np.mean(metrics[:, 2]):.3f}/{metrics[-1, 2]:.3f}")
+    if self.rate_target:
+      mu = self.multipliers.numpy()
+      line += f"  mu mean/max {np.mean(mu):.4f}/{np.max(mu):.4f}"
     return line
 
   def summaries(self, metrics):
@@ -583,6 +647,9 @@ class _RecurrentObjective:
       tf.summary.scalar(f"ms_ssim/iteration_{t + 1:02d}", values[1])
       if self.entropy_model is not None:
         tf.summary.scalar(f"bits_per_bit/iteration_{t + 1:02d}", values[2])
+      if self.rate_target:
+        tf.summary.scalar(f"rate_multiplier/iteration_{t + 1:02d}",
+                          self.multipliers[t])
 
 
 class _VariableRateObjective:
@@ -593,6 +660,10 @@ class _VariableRateObjective:
     self.mse_weight = tc.mse_weight
     self.ms_ssim_weight = tc.ms_ssim_weight
     self.scales = ms_ssim_scales(tc.patch_size)
+
+  def update(self, metrics):
+    """Nothing to adapt (the recurrent objective's rate ceiling only)."""
+    del metrics
 
   def loss(self, model, x):
     _, x_hats = model(x, bits=self.bits, training=True)
@@ -623,6 +694,7 @@ def _psnr(mse):
 def _objective(config, tc):
   if models.is_iterative(config):
     return _RecurrentObjective(tc, config)
-  if tc.rate_weight:
-    raise ValueError("rate_weight applies to the recurrent codecs only")
+  if tc.rate_weight or tc.rate_target:
+    raise ValueError("rate_weight and rate_target apply to the recurrent "
+                     "codecs only")
   return _VariableRateObjective(tc)

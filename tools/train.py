@@ -27,6 +27,11 @@ new codes afterwards with tools/train_entropy.py. E.g.
       --init_from savedmodels/residual_gru --data_dir ../shared/data/train \
       --train_dir ~/runs/residual_gru_rate
 
+--rate_target R caps every iteration's bits per bit instead of pricing
+them: each iteration's lambda gains a multiplier that grows while its codes
+cost more than R under the entropy model and falls back to 0 once they cost
+less (tfrnncomp.training, "Rate ceiling").
+
 Re-running the same command resumes from the latest checkpoint in
 --train_dir (the learning-rate warm-up restarts). --init_from starts a new
 run from an exported SavedModel. A step whose loss or gradients are not
@@ -95,7 +100,19 @@ flags.DEFINE_float("rate_weight", 0., "Recurrent codecs: lambda_R of the "
 flags.DEFINE_float("rate_weight_ratio", 1., "With --rate_weight: iteration "
                    "t's lambda is rate_weight * rate_weight_ratio^(t-1) (< 1 "
                    "prices the late iterations' bits lower).")
-flags.DEFINE_string("entropy_model", None, "With --rate_weight: a codec "
+flags.DEFINE_float("rate_target", 0., "Recurrent codecs: a ceiling on every "
+                   "iteration's bits per bit under the entropy model (e.g. "
+                   "0.83 for files 15% under t/8 bpp), kept by a multiplier "
+                   "per iteration added to its lambda and raised while the "
+                   "ceiling is exceeded (dual ascent; 0: none).")
+flags.DEFINE_float("rate_target_step", 0.002, "With --rate_target: the dual "
+                   "ascent's step, mu_t += step * (R_t - rate_target) after "
+                   "each training step (mu_t >= 0).")
+flags.DEFINE_integer("rate_target_from", 1, "With --rate_target: the first "
+                     "iteration it applies to (e.g. 2 when the first "
+                     "iteration's codes are cheap enough already).")
+flags.DEFINE_string("entropy_model", None, "With --rate_weight or "
+                    "--rate_target: a codec "
                     "directory holding entropy/, or an entropy model "
                     "directory; default --init_from's.")
 flags.DEFINE_list("bits_per_channel", ["2", "4", "8"], "Akbari 2020: the bit "
@@ -151,14 +168,16 @@ def main(argv):
     if patch_size % 16:
       raise app.UsageError("--patch_size must be a multiple of 16")
     entropy_model = ""
-    if FLAGS.rate_weight:
+    if FLAGS.rate_weight or FLAGS.rate_target:
       entropy_model = FLAGS.entropy_model or FLAGS.init_from
       if not entropy_model:
-        raise app.UsageError("--rate_weight needs --entropy_model (or an "
-                             "--init_from with an entropy model)")
+        raise app.UsageError("--rate_weight and --rate_target need "
+                             "--entropy_model (or an --init_from with an "
+                             "entropy model)")
       entropy_model = os.path.expanduser(entropy_model)
     elif FLAGS.entropy_model:
-      raise app.UsageError("--entropy_model is only used with --rate_weight")
+      raise app.UsageError("--entropy_model is only used with --rate_weight "
+                           "or --rate_target")
     train_config = training.TrainConfig(
         steps=FLAGS.steps, batch_size=batch_size,
         patch_size=patch_size, iterations=FLAGS.iterations,
@@ -168,7 +187,10 @@ def main(argv):
         iteration_weight_ratio=FLAGS.iteration_weight_ratio,
         iteration_ms_ssim_weight=FLAGS.iteration_ms_ssim_weight,
         rate_weight=FLAGS.rate_weight,
-        rate_weight_ratio=FLAGS.rate_weight_ratio, entropy_model=entropy_model,
+        rate_weight_ratio=FLAGS.rate_weight_ratio,
+        rate_target=FLAGS.rate_target,
+        rate_target_step=FLAGS.rate_target_step,
+        rate_target_from=FLAGS.rate_target_from, entropy_model=entropy_model,
         seed=FLAGS.seed, log_every=FLAGS.log_every,
         checkpoint_every_secs=FLAGS.checkpoint_every_secs,
         bits_per_channel=tuple(int(b) for b in FLAGS.bits_per_channel),
