@@ -28,9 +28,9 @@ pixel of the input image (file bytes * 8 / pixels).
 --search_steps=N (recurrent models) searches each iteration's codes against
 the decoder, N steps of gradient-guided bit flips kept only where decoding
 shows the error fell (tfrnncomp/code_search.py): the same stream format and
-decoder, a better image for the bits (on Kodak, 4 steps: BD-rate -12.1% in
-PSNR, -1.2% in MS-SSIM), encoding 12-15 times slower with 4 steps (README,
-"Code search"):
+decoder, a better image for the same iteration count, at 7-17% more bits
+(on Kodak, 4 steps: BD-rate -7.8% in PSNR, -0.3% in MS-SSIM), encoding
+12-15 times slower with 4 steps (README, "Code search"):
 
   python tools/encoder.py --input_image=kodim23.png --output_codes=k.rnc \
       --bpp=0.25 --search_steps=4
