@@ -402,7 +402,7 @@ def train(config, train_config, data_dir, train_dir, strategy=None,
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     objective = _objective(config, tc)
     tracked = {}
-    if getattr(objective, "rate_target", 0):
+    if tc.rate_target:  # Only recurrent codecs accept one (_objective).
       tracked["rate_multipliers"] = objective.multipliers
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
                                      step=step, **tracked)
@@ -565,7 +565,8 @@ def scheduled_learning_rate(base, step, steps, warmup_steps=0, decay_steps=0,
 
 
 class _RecurrentObjective:
-  """:func:`recurrent_loss`, plus the rate term if ``tc.rate_weight``.
+  """:func:`recurrent_loss`, plus the rate term if ``tc.rate_weight`` or
+  ``tc.rate_target``.
 
   Metrics: [T, 2] L1 and MS-SSIM per iteration, and a third column R_t (bits
   per bit, :func:`rate`) with the rate term.
@@ -576,7 +577,6 @@ class _RecurrentObjective:
     self.weight_ratio = tc.iteration_weight_ratio
     self.ms_ssim_weight = tc.iteration_ms_ssim_weight
     self.scales = ms_ssim_scales(tc.patch_size)
-    self.rate_weight = tc.rate_weight
     self.rate_base = tc.rate_weight * np.power(
         tc.rate_weight_ratio, np.arange(tc.iterations)).astype(np.float32)
     self.rate_target = tc.rate_target
